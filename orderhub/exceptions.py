@@ -1,0 +1,31 @@
+class OrderError(Exception):
+    """Base class of the order domain's errors."""
+
+
+class OrderNotFoundError(OrderError):
+    pass
+
+
+class OrderTransitionError(OrderError):
+    """The requested transition is not allowed from the order's current status."""
+
+    def __init__(self, *, order_id: int, current: str, target: str) -> None:
+        self.order_id = order_id
+        self.current = current
+        self.target = target
+        super().__init__(f"order {order_id}: cannot go from {current!r} to {target!r}")
+
+
+class OrderConflictError(OrderTransitionError):
+    """Another transaction changed the order's status first."""
+
+    def __init__(self, *, order_id: int, current: str, target: str) -> None:
+        super().__init__(order_id=order_id, current=current, target=target)
+        self.args = (
+            f"order {order_id}: status changed concurrently to {current!r}; "
+            f"{target!r} was not applied",
+        )
+
+
+class OrderPermissionError(OrderError):
+    pass

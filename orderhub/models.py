@@ -1,0 +1,334 @@
+"""The canonical order domain: who bought what, through which channel, and where it stands."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from simple_history.models import HistoricalRecords
+
+from orderhub.choices import (
+    CANCELLABLE,
+    RETURNABLE,
+    FactOutcome,
+    Milestone,
+    OrderType,
+    Priority,
+)
+
+ZERO = Decimal("0.00")
+
+
+class Customer(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    external_ref = models.CharField(_("external reference"), max_length=128, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [models.Index(fields=["phone"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Warehouse(models.Model):
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    province = models.CharField(_("province"), max_length=64, blank=True)
+    city = models.CharField(_("city"), max_length=64, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    # Staff members who work for this warehouse only see its orders.
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="warehouses", verbose_name=_("staff")
+    )
+
+    class Meta:
+        verbose_name = _("warehouse")
+        verbose_name_plural = _("warehouses")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Product(models.Model):
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    hs_code = models.CharField(
+        _("HS code"), max_length=16, blank=True, help_text=_("Customs tariff code")
+    )
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2, default=ZERO)
+    weight_grams = models.PositiveIntegerField(_("weight (g)"), default=0)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    """One canonical order, whatever channel it came from.
+
+    ``status`` only changes through the ``@transition`` methods below, called by the services
+    in ``orderhub.services``; the methods change ``self`` and nothing else.
+    """
+
+    channel = models.CharField(_("channel"), max_length=64, db_index=True)
+    external_id = models.CharField(_("channel order id"), max_length=128)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("customer")
+    )
+    buyer_name = models.CharField(_("buyer"), max_length=200, blank=True)
+    buyer_phone = models.CharField(_("buyer phone"), max_length=32, blank=True)
+    buyer_email = models.EmailField(_("buyer e-mail"), blank=True)
+    receiver_name = models.CharField(_("receiver"), max_length=200, blank=True)
+    receiver_phone = models.CharField(_("receiver phone"), max_length=32, blank=True)
+    phone_tail = models.CharField(
+        _("phone tail"), max_length=4, blank=True, db_index=True,
+        help_text=_("Last four digits of the receiver's phone, for look-ups"),
+    )  # fmt: skip
+    country = models.CharField(_("country"), max_length=2, default="CN")
+    province = models.CharField(_("province"), max_length=64, blank=True)
+    city = models.CharField(_("city"), max_length=64, blank=True)
+    district = models.CharField(_("district"), max_length=64, blank=True)
+    address = models.CharField(_("street address"), max_length=500, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=16, blank=True)
+
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    goods_amount = models.DecimalField(_("goods"), max_digits=14, decimal_places=2, default=ZERO)
+    shipping_amount = models.DecimalField(
+        _("shipping"), max_digits=14, decimal_places=2, default=ZERO
+    )
+    discount_amount = models.DecimalField(
+        _("discount"), max_digits=14, decimal_places=2, default=ZERO
+    )
+    tax_amount = models.DecimalField(_("tax"), max_digits=14, decimal_places=2, default=ZERO)
+    total_amount = models.DecimalField(_("total"), max_digits=14, decimal_places=2, default=ZERO)
+
+    order_type = models.CharField(
+        _("order type"), max_length=16, choices=OrderType.choices, default=OrderType.NORMAL
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
+    warehouse = models.ForeignKey(
+        Warehouse, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("warehouse")
+    )
+    carrier = models.CharField(_("carrier"), max_length=64, blank=True)
+    tracking_number = models.CharField(
+        _("tracking number"), max_length=64, blank=True, db_index=True
+    )
+    buyer_note = models.TextField(_("buyer note"), blank=True)
+
+    placed_at = models.DateTimeField(_("placed at"), null=True, blank=True, db_index=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    ship_by = models.DateTimeField(_("ship by"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    status = FSMField(
+        _("status"), max_length=32, choices=Milestone.choices, default=Milestone.PLACED,
+        protected=True, db_index=True,
+    )  # fmt: skip
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="order_unique_channel_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "placed_at"])]
+        permissions = [
+            ("transition_order", _("Can move an order through its lifecycle")),
+            ("cancel_order", _("Can cancel an order")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    # One method per edge. Permissions name who may fire it from the admin.
+
+    @transition(
+        field=status, source=Milestone.PLACED, target=Milestone.PAID,
+        permission="orderhub.transition_order", custom={"label": _("Mark paid")},
+    )  # fmt: skip
+    def pay(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.PAID, target=Milestone.STOCK_LOCKED,
+        permission="orderhub.transition_order", custom={"label": _("Lock stock")},
+    )  # fmt: skip
+    def lock_stock(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.STOCK_LOCKED, target=Milestone.AWAITING_CONFIRMATION,
+        permission="orderhub.transition_order", custom={"label": _("Ask customer to confirm")},
+    )  # fmt: skip
+    def await_confirmation(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=[Milestone.STOCK_LOCKED, Milestone.AWAITING_CONFIRMATION],
+        target=Milestone.WAREHOUSE_ACCEPTED, permission="orderhub.transition_order",
+        custom={"label": _("Warehouse accepts")},
+    )  # fmt: skip
+    def accept_in_warehouse(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.WAREHOUSE_ACCEPTED, target=Milestone.PICKED_PACKED,
+        permission="orderhub.transition_order", custom={"label": _("Picked and packed")},
+    )  # fmt: skip
+    def pick_pack(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.PICKED_PACKED, target=Milestone.WAYBILL_ISSUED,
+        permission="orderhub.transition_order", custom={"label": _("Issue waybill")},
+    )  # fmt: skip
+    def issue_waybill(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.WAYBILL_ISSUED, target=Milestone.HANDED_OVER,
+        permission="orderhub.transition_order", custom={"label": _("Hand over to courier")},
+    )  # fmt: skip
+    def hand_over(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.HANDED_OVER, target=Milestone.COLLECTED,
+        permission="orderhub.transition_order", custom={"label": _("Carrier collected")},
+    )  # fmt: skip
+    def collect(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=Milestone.COLLECTED, target=Milestone.DELIVERED,
+        permission="orderhub.transition_order", custom={"label": _("Delivered")},
+    )  # fmt: skip
+    def deliver(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=sorted(CANCELLABLE), target=Milestone.CANCELLED,
+        permission="orderhub.cancel_order", custom={"label": _("Cancel")},
+    )  # fmt: skip
+    def cancel(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=sorted(RETURNABLE), target=Milestone.RETURNED,
+        permission="orderhub.transition_order", custom={"label": _("Returned")},
+    )  # fmt: skip
+    def mark_returned(self) -> None:
+        pass
+
+
+# Which transition method reaches each milestone: the services walk the path with it.
+TRANSITION_TO: dict[str, str] = {
+    Milestone.PAID: "pay",
+    Milestone.STOCK_LOCKED: "lock_stock",
+    Milestone.AWAITING_CONFIRMATION: "await_confirmation",
+    Milestone.WAREHOUSE_ACCEPTED: "accept_in_warehouse",
+    Milestone.PICKED_PACKED: "pick_pack",
+    Milestone.WAYBILL_ISSUED: "issue_waybill",
+    Milestone.HANDED_OVER: "hand_over",
+    Milestone.COLLECTED: "collect",
+    Milestone.DELIVERED: "deliver",
+    Milestone.CANCELLED: "cancel",
+    Milestone.RETURNED: "mark_returned",
+}
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order")
+    )
+    line_no = models.PositiveIntegerField(_("line"))
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("product")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    title = models.CharField(_("title"), max_length=255, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["order", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="orderline_unique_line_no")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}#{self.line_no} {self.sku} x{self.quantity}"
+
+
+class StatusFact(models.Model):
+    """One system's statement about an order's status, kept with its raw wording.
+
+    ``occurred_at`` is the source's clock, ``received_at`` ours. ``dedupe_key`` makes the same
+    statement arriving twice one row.
+    """
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="facts", verbose_name=_("order")
+    )
+    system = models.CharField(
+        _("system"), max_length=64, help_text=_("e.g. shopify:shop-1, wms:WH-SH, courier:SF")
+    )
+    raw_status = models.CharField(_("raw status"), max_length=128)
+    milestone = models.CharField(
+        _("milestone"), max_length=32, choices=Milestone.choices, blank=True
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=FactOutcome.choices, default=FactOutcome.PENDING
+    )
+    status_before = models.CharField(_("order status before"), max_length=32, blank=True)
+    status_after = models.CharField(_("order status after"), max_length=32, blank=True)
+    skipped = models.JSONField(_("skipped milestones"), default=list, blank=True)
+    dedupe_key = models.CharField(max_length=64)
+    source_message_id = models.BigIntegerField(_("source message"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("status fact")
+        verbose_name_plural = _("status facts")
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "dedupe_key"], name="statusfact_unique_dedupe")
+        ]
+        indexes = [
+            models.Index(fields=["order", "occurred_at"]),
+            models.Index(fields=["outcome"], name="statusfact_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.raw_status} → {self.milestone or '?'}"

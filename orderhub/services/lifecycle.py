@@ -1,0 +1,69 @@
+"""Moving one locked order along its state machine. Callers hold the row lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, can_proceed
+
+from orderhub.choices import Milestone
+from orderhub.exceptions import OrderConflictError, OrderTransitionError
+from orderhub.models import TRANSITION_TO, Order
+from traceability.services import ledger_append
+
+# The timestamp field stamped when an order first reaches a milestone.
+_STAMP = {
+    Milestone.PAID: "paid_at",
+    Milestone.HANDED_OVER: "shipped_at",
+    Milestone.DELIVERED: "delivered_at",
+}
+
+
+def actor_label(user: Any | None, source: str) -> str:
+    return user.get_username() if user is not None else source
+
+
+def step(
+    order: Order,
+    *,
+    target: str,
+    user: Any | None,
+    source: str,
+    reason: str,
+    references: dict[str, Any] | None = None,
+) -> None:
+    """Fire the one transition that leads to ``target``, save it, write history and ledger.
+
+    Precondition: ``order`` was read with ``select_for_update`` in the current transaction.
+    """
+    method = getattr(order, TRANSITION_TO[target])
+    if not can_proceed(method):
+        raise OrderTransitionError(order_id=order.pk, current=order.status, target=target)
+    before = order.status
+    method()
+    now = timezone.now()
+    order.status_changed_at = now
+    fields = ["status", "status_changed_at", "updated_at"]
+    stamp = _STAMP.get(target)
+    if stamp and getattr(order, stamp) is None:
+        setattr(order, stamp, now)
+        fields.append(stamp)
+    order._history_user = user  # type: ignore[attr-defined]
+    order._change_reason = reason  # type: ignore[attr-defined]
+    try:
+        order.save(update_fields=fields)
+    except ConcurrentTransition as exc:
+        fresh = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        raise OrderConflictError(order_id=order.pk, current=fresh or "?", target=target) from exc
+    ledger_append(
+        action="order.transition",
+        actor=actor_label(user, source),
+        order_id=order.pk,
+        subject_type="order",
+        subject_id=order.pk,
+        source_system=source,
+        before={"status": before},
+        after={"status": order.status},
+        references={"reason": reason, **(references or {})},
+    )
