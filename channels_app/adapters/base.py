@@ -1,0 +1,117 @@
+"""The contract between intake and a channel adapter.
+
+An adapter is pure: it verifies a raw request and turns a payload into frozen dataclasses.
+It never touches the ORM, the network or the clock (the request carries ``received_at``), so
+it can be tested with recorded payloads alone. Secrets reach it through ``AccountConfig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from orderhub.domain import NormalizedOrder
+from orderhub.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One ``--option`` / ``--secret`` an account of this kind takes (shown in --help)."""
+
+    name: str
+    help: str
+    required: bool = True
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """What an adapter may know of a ChannelAccount: plain values, secrets decrypted."""
+
+    code: str
+    kind: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def system(self) -> str:
+        """The ``StatusFact.system`` name for facts this account reports."""
+        return f"{self.kind}:{self.code}"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """A webhook delivery exactly as received. Header names are lower-case."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HookResponse:
+    """What the platform expects to hear back."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A delivery that passed verification.
+
+    ``payload`` is what processing will parse: the body itself, or its decrypted content for
+    platforms that encrypt (WeChat Pay resource, DingTalk callback). ``delivery_id`` is the
+    platform's own delivery/event id ('' when it sends none; intake then dedupes by body hash).
+    ``process`` is False for handshakes and pings (stored, answered, never normalized).
+    """
+
+    delivery_id: str
+    event_type: str
+    payload: bytes
+    response: HookResponse
+    process: bool = True
+
+
+class VerificationError(Exception):
+    """The delivery is not authentic (or not parseable enough to tell). Quarantined."""
+
+    def __init__(self, reason: str, *, response: HookResponse | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.response = response or HookResponse(
+            status=401, body=b'{"error":"verification failed"}'
+        )
+
+
+class NormalizeError(Exception):
+    """The payload is authentic but cannot be turned into an order. Terminal, not retried."""
+
+
+class ChannelAdapter:
+    """Base class of push adapters. Subclasses set the class attributes and both methods."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    options: ClassVar[tuple[OptionSpec, ...]] = ()
+    # Raw status (as the adapter writes it on facts) → canonical milestone, shipped defaults.
+    default_status_map: ClassVar[Mapping[str, str]] = {}
+
+    def verify(self, account: AccountConfig, request: InboundRequest) -> Verified:
+        """Check authenticity on the raw bytes (constant-time compares, timestamp windows)."""
+        raise NotImplementedError
+
+    def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
+        """Turn a parsed payload (JSON values, money as ``Decimal``) into orders.
+
+        Facts carry ``milestone=None``: intake resolves raw statuses through the editable
+        mapping table, whose defaults are ``default_status_map``.
+        """
+        raise NotImplementedError
+
+
+adapters: Registry[type[ChannelAdapter]] = Registry("channel adapters")
