@@ -42,7 +42,8 @@ def database_url_for_subprocess() -> str:
     params = connection.settings_dict
     user = params["USER"] or "postgres"
     password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    host = params["HOST"]
+    # The embedded server is reached through a Unix socket given as the `host` option.
+    host = params["HOST"] or params.get("OPTIONS", {}).get("host", "")
     if host.startswith("/"):
         return f"postgresql://{user}{password}@/{params['NAME']}?host={host}"
     port = f":{params['PORT']}" if params["PORT"] else ""

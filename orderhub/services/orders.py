@@ -5,8 +5,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django_fsm import has_transition_perm
 
+from orderhub.choices import Milestone
 from orderhub.domain import NormalizedOrder
-from orderhub.exceptions import OrderNotFoundError, OrderPermissionError
+from orderhub.exceptions import OrderNotFoundError, OrderPermissionError, OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order, OrderLine, Product
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
@@ -34,8 +35,11 @@ def order_transition(
         raise OrderNotFoundError(f"order {order_id} does not exist") from None
     if order.status == target:
         return order
-    if target not in TRANSITION_TO:
+    if target not in Milestone.values:
         raise ValueError(f"unknown status {target!r}")
+    if target not in TRANSITION_TO:
+        # Nothing leads back to the start; reported like any other forbidden move.
+        raise OrderTransitionError(order_id=order.pk, current=order.status, target=target)
     method = getattr(order, TRANSITION_TO[target])
     if user is not None and not has_transition_perm(method, user):
         ledger_append(
