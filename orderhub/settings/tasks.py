@@ -23,3 +23,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
+
+# --- channel intake -------------------------------------------------------------------------
+# Webhook bodies larger than this are refused with 413 before verification.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Fernet keys (comma-separated, the first encrypts) for channel account secrets at rest.
+CHANNEL_SECRETS_KEYS = env.list("CHANNEL_SECRETS_KEYS", default=[])
+# How long a worker holds a claimed inbox message before another may take it over.
+INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
+# Transient failures are retried with backoff up to this many attempts, then failed_terminal.
+INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
+INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+CELERY_BEAT_SCHEDULE = {
+    "channels-inbox-drain": {
+        "task": "channels.inbox_drain",
+        "schedule": env.float("INBOX_DRAIN_INTERVAL_SECONDS", default=1.0),
+        "options": {"expires": 5},
+    },
+}

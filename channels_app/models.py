@@ -1,0 +1,197 @@
+"""Channel accounts, the raw inbox of deliveries, quarantine, status mappings, credibility rules."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from orderhub.choices import Milestone
+
+
+class ChannelAccount(models.Model):
+    """One merchant account on one platform. Secrets are stored encrypted (``crypto.py``)."""
+
+    kind = models.CharField(_("kind"), max_length=32, db_index=True)
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    secrets_encrypted = models.TextField(_("secrets (encrypted)"), blank=True, editable=False)
+    needs_attention = models.BooleanField(_("needs attention"), default=False)
+    attention_reason = models.CharField(_("attention reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel account")
+        verbose_name_plural = _("channel accounts")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.kind})"
+
+
+class InboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    RETRY = "retry", _("Waiting for retry")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Handshake or ping (not processed)")
+    HELD = "held", _("Held by a credibility rule")
+    FAILED_TERMINAL = "failed_terminal", _("Failed (terminal)")
+
+
+class InboxSource(models.TextChoices):
+    WEBHOOK = "webhook", _("Webhook")
+    MANUAL_IMPORT = "manual_import", _("Manual import")
+
+
+class InboundMessage(models.Model):
+    """A verified delivery, stored before anything else is done with it.
+
+    ``dedupe_key`` is the platform's delivery id, or ``sha256:<body hash>`` when it sends none;
+    (account, dedupe_key) is unique, so a redelivery is the same row (``duplicate_count``).
+    Workers claim rows with a lease (``lease_until``); processing is idempotent.
+    """
+
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="messages", verbose_name=_("account")
+    )
+    delivery_id = models.CharField(_("delivery id"), max_length=255, blank=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=255)
+    event_type = models.CharField(_("event type"), max_length=128, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.BinaryField(_("raw body"))
+    payload = models.BinaryField(_("payload (decrypted form)"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    received_at = models.DateTimeField(_("received at"), db_index=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=InboxSource.choices, default=InboxSource.WEBHOOK
+    )
+    actor = models.CharField(_("actor"), max_length=150, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=InboxStatus.choices, default=InboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    duplicate_count = models.PositiveIntegerField(_("duplicates received"), default=0)
+    last_duplicate_at = models.DateTimeField(_("last duplicate at"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    override_credibility = models.BooleanField(_("credibility rules overridden"), default=False)
+    order_ids = models.JSONField(_("orders"), default=list, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "dedupe_key"], name="inboundmessage_unique_dedupe"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="inbox_claimable_idx",
+                condition=models.Q(status__in=["pending", "retry"]),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="inbox_leased_idx",
+                condition=models.Q(status="processing"),
+            ),
+            models.Index(fields=["status", "id"], name="inbox_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.account_id}:{self.dedupe_key}"
+
+
+class QuarantinedDelivery(models.Model):
+    """A delivery that failed verification (or named no usable account). Never processed."""
+
+    account_code = models.CharField(_("account code"), max_length=64, db_index=True)
+    reason = models.CharField(_("reason"), max_length=500)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.BinaryField(_("raw body"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(_("answered status"))
+    received_at = models.DateTimeField(_("received at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("quarantined delivery")
+        verbose_name_plural = _("quarantined deliveries")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.account_code}: {self.reason}"
+
+
+class StatusMapping(models.Model):
+    """A business user's mapping of one raw status of one kind to a milestone.
+
+    Overrides the adapter's ``default_status_map``. An empty milestone means "known, ignore".
+    """
+
+    kind = models.CharField(_("channel kind"), max_length=32)
+    raw_status = models.CharField(_("raw status"), max_length=128)
+    milestone = models.CharField(
+        _("milestone"), max_length=32, choices=Milestone.choices, blank=True
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("status mapping")
+        verbose_name_plural = _("status mappings")
+        ordering = ["kind", "raw_status"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "raw_status"], name="statusmapping_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.raw_status} → {self.milestone or '-'}"
+
+
+class CredibilityRuleKind(models.TextChoices):
+    TEST_FLAG = "test_flag", _("Platform test order")
+    FAKE_BUYER = "fake_buyer", _("Known fake buyer")
+    BURST = "burst", _("Bot-like burst")
+
+
+class CredibilityAction(models.TextChoices):
+    QUARANTINE = "quarantine", _("Hold for review")
+
+
+class CredibilityRule(models.Model):
+    """A source-credibility rule applied to every normalized order before it is upserted.
+
+    ``params``: fake_buyer → ``{"phones": [...], "emails": [...], "names": [...]}``;
+    burst → ``{"max_orders": 20, "window_seconds": 60, "key": "phone"|"email"}``;
+    test_flag → ``{}``. ``channel_kind`` empty = every kind.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=CredibilityRuleKind.choices)
+    channel_kind = models.CharField(_("channel kind"), max_length=32, blank=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    action = models.CharField(
+        _("action"),
+        max_length=16,
+        choices=CredibilityAction.choices,
+        default=CredibilityAction.QUARANTINE,
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("credibility rule")
+        verbose_name_plural = _("credibility rules")
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name

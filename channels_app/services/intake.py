@@ -1,0 +1,200 @@
+"""Webhook intake: verify on the raw bytes, store first, answer fast.
+
+No JSON-to-model work and no broker call happen here: intake keeps working with the broker
+down, and workers find pending messages by polling (``processing.inbox_claim``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from channels_app.adapters.base import (
+    HookResponse,
+    InboundRequest,
+    VerificationError,
+    Verified,
+    adapters,
+)
+from channels_app.models import ChannelAccount, InboundMessage, InboxSource, QuarantinedDelivery
+from channels_app.selectors import account_config
+from traceability.services import ledger_append
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = HookResponse(status=404, body=b'{"error":"unknown channel"}')
+# Headers never worth keeping (hop-by-hop or our own proxy's).
+_DROPPED_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "cookie"})
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    response: HookResponse
+    message_id: int | None = None
+    created: bool = False
+    quarantine_id: int | None = None
+    reason: str = ""
+
+
+def _text(value: str, limit: int) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogate, bounded length."""
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()[:limit]
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        _text(name.lower(), 200): _text(value, 4000)
+        for name, value in headers.items()
+        if name.lower() not in _DROPPED_HEADERS
+    }
+
+
+def quarantine_store(
+    *,
+    account_code: str,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    received_at: datetime,
+    response_status: int,
+) -> QuarantinedDelivery:
+    """Keep a delivery that failed verification, with the reason. One INSERT, autocommit."""
+    return QuarantinedDelivery.objects.create(
+        account_code=_text(account_code, 64),
+        reason=_text(reason, 500),
+        headers=_kept_headers(headers),
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        response_status=response_status,
+        received_at=received_at,
+    )
+
+
+_INSERT = f"""
+INSERT INTO {InboundMessage._meta.db_table} AS m
+    (account_id, delivery_id, dedupe_key, event_type, headers, body, payload, body_sha256,
+     received_at, source, actor, status, attempts, next_attempt_at, duplicate_count, reason,
+     override_credibility, order_ids)
+VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0, '', false, '[]'::jsonb)
+ON CONFLICT (account_id, dedupe_key) DO UPDATE
+    SET duplicate_count = m.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at
+RETURNING id, (xmax = 0) AS inserted
+"""
+
+
+@transaction.atomic
+def inbound_message_store(
+    *,
+    account: ChannelAccount,
+    verified: Verified,
+    body: bytes,
+    headers: Mapping[str, str],
+    received_at: datetime,
+    source: str = InboxSource.WEBHOOK,
+    actor: str = "",
+) -> tuple[int, bool]:
+    """Store a verified delivery once: (message id, created).
+
+    A redelivery (same account and delivery id, or same body hash when the platform sends no
+    id) increments ``duplicate_count`` on the existing row in the same statement (ON CONFLICT),
+    so concurrent duplicates cannot create two rows. Handshakes (``process=False``) are stored
+    as ``ignored``. Appends ``intake.received`` to the ledger for a new message.
+    """
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    delivery_id = _text(verified.delivery_id, 255)
+    dedupe_key = delivery_id or f"sha256:{body_sha256}"
+    status = "pending" if verified.process else "ignored"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT,
+            [
+                account.pk,
+                delivery_id,
+                dedupe_key,
+                _text(verified.event_type, 128),
+                json.dumps(_kept_headers(headers), ensure_ascii=False),
+                body,
+                verified.payload,
+                body_sha256,
+                received_at,
+                source,
+                _text(actor, 150),
+                status,
+                received_at,
+            ],
+        )
+        message_id, created = cursor.fetchone()
+    if created:
+        ledger_append(
+            action="intake.received",
+            actor=actor or account.code,
+            subject_type="inbound_message",
+            subject_id=message_id,
+            source_system=f"{account.kind}:{account.code}",
+            after={"status": status, "source": source},
+            references={
+                "message_id": message_id,
+                "sha256": body_sha256,
+                "delivery_id": delivery_id,
+            },
+        )
+    return message_id, created
+
+
+def webhook_receive(
+    *,
+    code: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    received_at: datetime,
+) -> IntakeResult:
+    """Verify a delivery for the account ``code`` and store it (or quarantine it).
+
+    Header names must be lower-case. Unknown or disabled account → quarantined, 404. A failed
+    verification → quarantined, answered with the adapter's error response. Never raises for
+    hostile input; each database write is its own short transaction.
+    """
+    account = ChannelAccount.objects.filter(code=code).first()
+    if account is None or not account.enabled or account.kind not in adapters:
+        reason = (
+            "unknown account"
+            if account is None
+            else "account disabled"
+            if not account.enabled
+            else f"unknown kind {account.kind!r}"
+        )
+        row = quarantine_store(
+            account_code=code,
+            reason=reason,
+            headers=headers,
+            body=body,
+            received_at=received_at,
+            response_status=NOT_FOUND.status,
+        )
+        return IntakeResult(response=NOT_FOUND, quarantine_id=row.pk, reason=reason)
+    adapter = adapters.get(account.kind)()
+    request = InboundRequest(body=body, headers=headers, query=query, received_at=received_at)
+    try:
+        verified = adapter.verify(account_config(account), request)
+    except VerificationError as error:
+        row = quarantine_store(
+            account_code=code,
+            reason=error.reason,
+            headers=headers,
+            body=body,
+            received_at=received_at,
+            response_status=error.response.status,
+        )
+        logger.info("channels.intake.quarantined code=%s reason=%s", code, error.reason)
+        return IntakeResult(response=error.response, quarantine_id=row.pk, reason=error.reason)
+    message_id, created = inbound_message_store(
+        account=account, verified=verified, body=body, headers=headers, received_at=received_at
+    )
+    return IntakeResult(response=verified.response, message_id=message_id, created=created)

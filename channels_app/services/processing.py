@@ -1,0 +1,279 @@
+"""Processing stored inbox messages: claim with a lease, then one transaction per message.
+
+At-least-once delivery, exactly-once effect: everything a message changes (orders, lines,
+facts, ledger events, the message's own status) commits together, so a worker killed in the
+middle leaves the message ``processing`` with an expiring lease; another worker claims it
+again after ``INBOX_LEASE_SECONDS`` and the effect happens once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from datetime import timedelta
+from decimal import InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from django.utils import timezone
+
+from channels_app.adapters.base import NormalizeError, adapters
+from channels_app.models import InboundMessage, InboxStatus
+from channels_app.parsing import PayloadError, payload_parse
+from channels_app.selectors import account_config
+from channels_app.services.credibility import credibility_reason
+from channels_app.services.mapping import status_map_for_kind
+from orderhub.domain import NormalizedOrder
+from orderhub.exceptions import OrderConflictError, OrderError
+from orderhub.services import order_upsert
+from orderhub.services.lifecycle import actor_label
+from traceability.services import ledger_append
+
+logger = logging.getLogger(__name__)
+
+# Errors worth another attempt: the database was busy, gone, deadlocked, or raced us.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    OrderConflictError,
+)
+# Errors an adapter raises on a payload it cannot read: the same payload fails the same way.
+ADAPTER_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    NormalizeError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    InvalidOperation,
+)
+
+_CLAIM = f"""
+UPDATE {InboundMessage._meta.db_table}
+SET status = 'processing', lease_until = now() + make_interval(secs => %s),
+    attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM {InboundMessage._meta.db_table}
+    WHERE (status IN ('pending', 'retry') AND next_attempt_at <= now())
+       OR (status = 'processing' AND lease_until < now())
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+    LIMIT %s
+)
+RETURNING id
+"""
+
+
+class _Terminal(Exception):
+    """Processing this message can never succeed as it stands; carries the reason."""
+
+
+def inbox_claim(*, limit: int) -> list[int]:
+    """Lease up to ``limit`` claimable messages to the caller (one short transaction).
+
+    Claimable: pending/retry whose time has come, or processing whose lease expired (its
+    worker died). Rows another transaction holds are skipped, so workers never wait on each
+    other. Returns the ids in ascending order.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM, [settings.INBOX_LEASE_SECONDS, limit])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _resolve_facts(
+    orders: list[NormalizedOrder], *, status_map: dict[str, str], message_id: int
+) -> list[NormalizedOrder]:
+    resolved = []
+    for order in orders:
+        facts = tuple(
+            dataclasses.replace(
+                fact,
+                milestone=status_map.get(fact.raw_status) or None,
+                source_message_id=message_id,
+            )
+            for fact in order.facts
+        )
+        resolved.append(dataclasses.replace(order, facts=facts))
+    return resolved
+
+
+def _process_locked(message: InboundMessage, *, user: Any | None) -> str:
+    account = message.account
+    if account.kind not in adapters:
+        raise _Terminal(f"unknown channel kind {account.kind!r}")
+    adapter = adapters.get(account.kind)()
+    try:
+        payload = payload_parse(bytes(message.payload), max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
+    except PayloadError as exc:
+        raise _Terminal(f"payload rejected: {exc}") from None
+    try:
+        orders = adapter.normalize(account_config(account), payload)
+    except ADAPTER_DATA_ERRORS as exc:
+        raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
+    orders = _resolve_facts(
+        orders, status_map=status_map_for_kind(kind=account.kind), message_id=message.pk
+    )
+    now = timezone.now()
+    if not message.override_credibility:
+        reason = credibility_reason(kind=account.kind, orders=orders)
+        if reason:
+            message.status = InboxStatus.HELD
+            message.reason = reason[:1000]
+            message.lease_until = None
+            message.processed_at = now
+            message.save(update_fields=["status", "reason", "lease_until", "processed_at"])
+            ledger_append(
+                action="inbox.held",
+                actor=actor_label(user, account.code),
+                subject_type="inbound_message",
+                subject_id=message.pk,
+                source_system=f"{account.kind}:{account.code}",
+                after={"reason": message.reason},
+            )
+            return InboxStatus.HELD
+    source = f"{account.kind}:{account.code}"
+    order_ids = []
+    # A fixed lock order across messages: no deadlock between two multi-order messages.
+    for normalized in sorted(orders, key=lambda o: (o.channel, o.external_id)):
+        order = order_upsert(normalized=normalized, user=user, source=source)
+        order_ids.append(order.pk)
+    message.status = InboxStatus.PROCESSED
+    message.reason = ""
+    message.lease_until = None
+    message.processed_at = now
+    message.order_ids = order_ids
+    message.save(update_fields=["status", "reason", "lease_until", "processed_at", "order_ids"])
+    return InboxStatus.PROCESSED
+
+
+def _finish_failed(message_id: int, *, reason: str, terminal: bool) -> str:
+    """Record a failure outside the rolled-back processing transaction."""
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message_id)
+        if message.status != InboxStatus.PROCESSING:
+            return message.status
+        if not terminal and message.attempts < settings.INBOX_MAX_ATTEMPTS:
+            delay = min(2**message.attempts, 300) * (0.5 + random.random())  # jitter
+            message.status = InboxStatus.RETRY
+            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        else:
+            message.status = InboxStatus.FAILED_TERMINAL
+            message.processed_at = timezone.now()
+            if not terminal:
+                reason = f"gave up after {message.attempts} attempts: {reason}"
+        message.reason = reason[:1000]
+        message.lease_until = None
+        message.save(
+            update_fields=["status", "next_attempt_at", "reason", "lease_until", "processed_at"]
+        )
+        if message.status == InboxStatus.FAILED_TERMINAL:
+            ledger_append(
+                action="inbox.failed",
+                actor="system",
+                subject_type="inbound_message",
+                subject_id=message.pk,
+                after={"reason": message.reason, "attempts": message.attempts},
+            )
+        return message.status
+
+
+def inbox_message_process(*, message_id: int, user: Any | None = None) -> str:
+    """Process one claimed message; returns its resulting status.
+
+    Precondition: the caller claimed it (status ``processing``). Locks the message row for the
+    whole transaction, so a late second worker waits and then finds it done. Parse and
+    normalize errors end it ``failed_terminal`` at once; transient database errors schedule
+    a retry with backoff and jitter, ``failed_terminal`` after ``INBOX_MAX_ATTEMPTS``.
+    """
+    try:
+        with transaction.atomic():
+            message = (
+                InboundMessage.objects.select_for_update(of=("self",))
+                .select_related("account")
+                .filter(pk=message_id)
+                .first()
+            )
+            if message is None or message.status != InboxStatus.PROCESSING:
+                return message.status if message is not None else ""
+            return _process_locked(message, user=user)
+    except _Terminal as exc:
+        logger.info("channels.inbox.failed message=%s reason=%s", message_id, exc)
+        return _finish_failed(message_id, reason=str(exc), terminal=True)
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("channels.inbox.retry message=%s error=%r", message_id, exc)
+        return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=False)
+    except OrderError as exc:  # a domain refusal: the same message would be refused again
+        logger.warning("channels.inbox.refused message=%s error=%s", message_id, exc)
+        return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=True)
+    except DatabaseError as exc:  # DataError and the like: the data itself is refused
+        logger.warning("channels.inbox.data_error message=%s error=%r", message_id, exc)
+        return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=True)
+
+
+def inbox_process_pending(*, limit: int = 100) -> int:
+    """Claim up to ``limit`` messages and process each in its own transaction.
+
+    Returns how many messages were claimed and handled (any outcome). Safe to run in many
+    workers at once.
+    """
+    handled = 0
+    for message_id in inbox_claim(limit=limit):
+        inbox_message_process(message_id=message_id)
+        handled += 1
+    return handled
+
+
+def inbox_drain(*, limit: int, budget_seconds: float) -> int:
+    """Process batches until the inbox is empty or the time budget is spent."""
+    deadline = time.monotonic() + budget_seconds
+    total = 0
+    while True:
+        handled = inbox_process_pending(limit=limit)
+        total += handled
+        if handled < limit or time.monotonic() >= deadline:
+            return total
+
+
+@transaction.atomic
+def inbox_message_requeue(
+    *, message_id: int, override_credibility: bool = False, user: Any | None = None
+) -> InboundMessage:
+    """ "Process again": put a failed, held or processed message back in the queue.
+
+    Processing it again converges (facts and orders are idempotent). With
+    ``override_credibility`` the credibility rules are skipped for this message.
+    """
+    message = InboundMessage.objects.select_for_update().get(pk=message_id)
+    before = message.status
+    message.status = InboxStatus.PENDING
+    message.attempts = 0
+    message.next_attempt_at = timezone.now()
+    message.lease_until = None
+    message.reason = ""
+    message.override_credibility = override_credibility or message.override_credibility
+    message.save(
+        update_fields=[
+            "status", "attempts", "next_attempt_at", "lease_until", "reason",
+            "override_credibility",
+        ]
+    )  # fmt: skip
+    ledger_append(
+        action="inbox.requeued",
+        actor=actor_label(user, "system"),
+        subject_type="inbound_message",
+        subject_id=message.pk,
+        before={"status": before},
+        after={"status": message.status, "override_credibility": override_credibility},
+    )
+    return message

@@ -1,0 +1,47 @@
+"""The integration API (DRF): canonical orders, read-only, scoped to what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django_filters import rest_framework as filters
+from rest_framework import viewsets
+from rest_framework.routers import DefaultRouter
+from rest_framework.serializers import BaseSerializer
+
+from orderhub.choices import Milestone
+from orderhub.models import Order, OrderLine, StatusFact
+from orderhub.selectors import order_visible_to
+from orderhub.serializers import OrderDetailSerializer, OrderListSerializer
+
+
+class OrderFilter(filters.FilterSet):
+    channel = filters.CharFilter(field_name="channel")
+    external_id = filters.CharFilter(field_name="external_id")
+    status = filters.MultipleChoiceFilter(field_name="status", choices=Milestone.choices)
+
+    class Meta:
+        model = Order
+        fields = ["channel", "external_id", "status"]
+
+
+class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
+    """Canonical orders. ``GET /api/v1/orders/?channel=&external_id=&status=``."""
+
+    filterset_class = OrderFilter
+
+    def get_queryset(self) -> QuerySet[Order]:
+        queryset = order_visible_to(self.request.user).order_by("-id")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),
+                Prefetch("facts", queryset=StatusFact.objects.order_by("occurred_at", "id")),
+            )
+        return queryset
+
+    def get_serializer_class(self) -> type[BaseSerializer[Order]]:
+        return OrderDetailSerializer if self.action == "retrieve" else OrderListSerializer
+
+
+router = DefaultRouter()
+router.register("orders", OrderViewSet, basename="order")
+urlpatterns = router.urls
