@@ -4,4 +4,12 @@
 registry is complete before the first request.
 """
 
-ADAPTER_MODULES: tuple[str, ...] = ()
+ADAPTER_MODULES: tuple[str, ...] = (
+    "channels_app.adapters.shopify",
+    "channels_app.adapters.woocommerce",
+    "channels_app.adapters.douyin",
+    "channels_app.adapters.youzan",
+    "channels_app.adapters.wechat_pay",
+    "channels_app.adapters.dingtalk",
+    "channels_app.adapters.webform",
+)
