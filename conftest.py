@@ -126,3 +126,13 @@ def celery_worker_process(celery_queue: str, tmp_path: Path) -> Iterator[WorkerP
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings: Any) -> None:
+    """Tests do not run collectstatic; the manifest storage is for deployed servers."""
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -28,4 +28,8 @@ class OrderConflictError(OrderTransitionError):
 
 
 class OrderPermissionError(OrderError):
-    pass
+    """The user may not fire this transition."""
+
+    def __init__(self, message: str, *, current: str) -> None:
+        super().__init__(message)
+        self.current = current

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django_fsm import has_transition_perm
+from django_fsm import can_proceed, has_transition_perm
 
 from orderhub.choices import Milestone
 from orderhub.domain import NormalizedOrder
@@ -14,7 +14,6 @@ from orderhub.services.lifecycle import actor_label, step
 from traceability.services import ledger_append
 
 
-@transaction.atomic
 def order_transition(
     *,
     order_id: int,
@@ -27,8 +26,32 @@ def order_transition(
 
     Locks the order row. Already in ``target`` → returns quietly (idempotent). A transition
     not allowed from the current status raises ``OrderTransitionError``; when ``user`` is given
-    it must hold the transition's permission (``OrderPermissionError`` otherwise).
+    it must hold the transition's permission, otherwise ``OrderPermissionError`` is raised and
+    the refused attempt is kept in the ledger.
     """
+    try:
+        return _order_transition(
+            order_id=order_id, target=target, user=user, source=source, reason=reason
+        )
+    except OrderPermissionError as exc:
+        with transaction.atomic():
+            ledger_append(
+                action="order.transition_denied",
+                actor=actor_label(user, source),
+                order_id=order_id,
+                subject_type="order",
+                subject_id=order_id,
+                source_system=source,
+                before={"status": exc.current},
+                after={"requested": target},
+            )
+        raise
+
+
+@transaction.atomic
+def _order_transition(
+    *, order_id: int, target: str, user: Any | None, source: str, reason: str
+) -> Order:
     try:
         order = Order.objects.select_for_update().get(pk=order_id)
     except Order.DoesNotExist:
@@ -37,22 +60,13 @@ def order_transition(
         return order
     if target not in Milestone.values:
         raise ValueError(f"unknown status {target!r}")
-    if target not in TRANSITION_TO:
-        # Nothing leads back to the start; reported like any other forbidden move.
+    if target not in TRANSITION_TO or not can_proceed(getattr(order, TRANSITION_TO[target])):
         raise OrderTransitionError(order_id=order.pk, current=order.status, target=target)
     method = getattr(order, TRANSITION_TO[target])
     if user is not None and not has_transition_perm(method, user):
-        ledger_append(
-            action="order.transition_denied",
-            actor=actor_label(user, source),
-            order_id=order.pk,
-            subject_type="order",
-            subject_id=order.pk,
-            source_system=source,
-            before={"status": order.status},
-            after={"requested": target},
+        raise OrderPermissionError(
+            f"{user} may not move order {order_id} to {target}", current=order.status
         )
-        raise OrderPermissionError(f"{user} may not move order {order_id} to {target}")
     step(
         order,
         target=target,

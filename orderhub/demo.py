@@ -1,0 +1,247 @@
+"""Demo data: warehouses, SKUs, customers and a few hundred orders in every milestone.
+
+Orders are created through the same services as real traffic (``order_upsert`` with status
+facts from the channel, the warehouse, the ERP and the courier), so their history, facts and
+ledger look like real ones. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from orderhub.choices import FORWARD_PATH, Milestone, OrderType, Priority
+from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
+from orderhub.models import Order, Product, Warehouse
+from orderhub.services import order_upsert
+
+WAREHOUSES = [
+    ("WH-SH", "上海嘉定仓", "上海市", "上海市"),
+    ("WH-GZ", "广州白云仓", "广东省", "广州市"),
+    ("WH-CD", "成都双流仓", "四川省", "成都市"),
+    ("WH-TJ", "天津武清仓", "天津市", "天津市"),
+    ("WH-HZ", "杭州萧山保税仓", "浙江省", "杭州市"),
+]
+PRODUCTS = [
+    ("TS-001", "纯棉短袖T恤", "服装", "6109100021", "79.00", 220),
+    ("TS-002", "速干运动T恤", "服装", "6109909021", "99.00", 180),
+    ("JK-010", "轻薄羽绒服", "服装", "6201400000", "499.00", 650),
+    ("SH-020", "缓震跑鞋", "鞋靴", "6404110090", "389.00", 900),
+    ("BG-030", "双肩电脑包", "箱包", "4202920000", "259.00", 800),
+    ("CF-040", "云南小粒咖啡豆 500g", "食品", "0901210000", "88.00", 520),
+    ("TE-041", "西湖龙井 250g", "食品", "0902109000", "268.00", 300),
+    ("SK-050", "保湿面霜 50ml", "美妆", "3304990099", "199.00", 120),
+    ("EL-060", "蓝牙耳机", "数码", "8518300000", "299.00", 150),
+    ("EL-061", "65W 氮化镓充电器", "数码", "8504401400", "149.00", 110),
+    ("HM-070", "真丝枕套", "家居", "6302299000", "159.00", 200),
+    ("TY-080", "益智积木 300 片", "玩具", "9503008900", "129.00", 700),
+]
+CHANNELS = [
+    ("douyin-flagship", "douyin", "CNY"),
+    ("pdd-store", "pinduoduo", "CNY"),
+    ("youzan-mall", "youzan", "CNY"),
+    ("wechat-mini", "webform", "CNY"),
+    ("shopify-global", "shopify", "USD"),
+    ("amazon-us", "amazon", "USD"),
+]
+# Raw wording per kind of system for each milestone, as those systems would report it.
+RAW = {
+    "channel": {
+        Milestone.PLACED: "WAIT_BUYER_PAY",
+        Milestone.PAID: "WAIT_SELLER_SEND_GOODS",
+        Milestone.HANDED_OVER: "WAIT_BUYER_CONFIRM_GOODS",
+        Milestone.DELIVERED: "TRADE_SUCCESS",
+        Milestone.CANCELLED: "TRADE_CLOSED",
+    },
+    "erp": {Milestone.STOCK_LOCKED: "已审核", Milestone.WAYBILL_ISSUED: "已打单"},
+    "wms": {
+        Milestone.WAREHOUSE_ACCEPTED: "ALLOCATED",
+        Milestone.PICKED_PACKED: "PACKED",
+        Milestone.HANDED_OVER: "SHIPPED",
+    },
+    "courier": {Milestone.COLLECTED: "揽收", Milestone.DELIVERED: "签收"},
+}
+ADDRESSES = [
+    ("浙江省", "杭州市", "西湖区", "文三路 90 号"),
+    ("广东省", "深圳市", "南山区", "科技园南区 8 栋"),
+    ("北京市", "北京市", "朝阳区", "建国路 88 号"),
+    ("上海市", "上海市", "浦东新区", "张江路 500 弄"),
+    ("四川省", "成都市", "武侯区", "天府大道 1000 号"),
+    ("湖北省", "武汉市", "洪山区", "珞喻路 129 号"),
+    ("江苏省", "南京市", "鼓楼区", "中山北路 30 号"),
+    ("陕西省", "西安市", "雁塔区", "科技路 48 号"),
+    ("山东省", "青岛市", "市南区", "香港中路 76 号"),
+    ("福建省", "厦门市", "思明区", "环岛南路 1 号"),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "婷", "强", "霞", "鹏"]
+CARRIERS = [("SF", "SF"), ("YTO", "YT"), ("ZTO", "7"), ("JD", "JDV")]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    warehouses: int
+    products: int
+    orders_created: int
+    orders_total: int
+
+
+def demo_load(
+    *, orders: int = 300, seed: int = 20261125, progress: Callable[[int], None] | None = None
+) -> DemoSummary:
+    """Create the demo data set once; a second run adds nothing."""
+    rng = random.Random(seed)
+    warehouses = [
+        Warehouse.objects.update_or_create(
+            code=code, defaults={"name": name, "province": province, "city": city}
+        )[0]
+        for code, name, province, city in WAREHOUSES
+    ]
+    for sku, name, category, hs_code, price, weight in PRODUCTS:
+        Product.objects.update_or_create(
+            sku=sku,
+            defaults={
+                "name": name, "category": category, "hs_code": hs_code,
+                "unit_price": Decimal(price), "weight_grams": weight,
+            },
+        )  # fmt: skip
+    created = 0
+    now = timezone.now()
+    for index, normalized, warehouse_code in _orders(rng, orders, now):
+        if not Order.objects.filter(
+            channel=normalized.channel, external_id=normalized.external_id
+        ).exists():
+            order = order_upsert(normalized=normalized, source="demo")
+            if warehouse_code:
+                # Stands in for the warehouse allocation that a later capability performs.
+                Order.objects.filter(pk=order.pk).update(
+                    warehouse=next(w for w in warehouses if w.code == warehouse_code)
+                )
+            created += 1
+        if progress:
+            progress(index)
+    return DemoSummary(
+        warehouses=len(warehouses),
+        products=len(PRODUCTS),
+        orders_created=created,
+        orders_total=Order.objects.count(),
+    )
+
+
+def _orders(
+    rng: random.Random, count: int, now: datetime
+) -> Iterator[tuple[int, NormalizedOrder, str]]:
+    final_statuses = [*FORWARD_PATH, Milestone.CANCELLED, Milestone.RETURNED]
+    weights = [6, 10, 6, 2, 6, 6, 6, 8, 14, 24, 6, 3]
+    for index in range(count):
+        channel, kind, currency = CHANNELS[index % len(CHANNELS)]
+        final = rng.choices(final_statuses, weights)[0]
+        placed_at = now - timedelta(hours=rng.uniform(2, 24 * 14))
+        province, city, district, street = rng.choice(ADDRESSES)
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(["", *GIVEN])
+        phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
+        lines = tuple(
+            NormalizedLine(
+                line_no=n + 1,
+                sku=sku,
+                title=title,
+                quantity=rng.randint(1, 3),
+                unit_price=Decimal(price),
+            )  # fmt: skip
+            for n, (sku, title, _c, _h, price, _w) in enumerate(
+                rng.sample(PRODUCTS, rng.randint(1, 4))
+            )
+        )
+        goods = sum((line.amount for line in lines), Decimal("0.00"))
+        shipping = Decimal("0.00") if goods > 99 else Decimal("8.00")
+        warehouse = rng.choice(WAREHOUSES)[0]
+        carrier, prefix = rng.choice(CARRIERS)
+        order_type = rng.choices(
+            [OrderType.NORMAL, OrderType.CUSTOM, OrderType.CROSS_BORDER, OrderType.PRESALE],
+            [80, 8, 8, 4],
+        )[0]
+        facts, reached_warehouse = _facts(rng, kind, channel, warehouse, final, placed_at)
+        yield (
+            index,
+            NormalizedOrder(
+                channel=channel,
+                external_id=f"{kind.upper()[:2]}{placed_at:%y%m%d}{index:05d}",
+                buyer_name=name,
+                buyer_phone=phone,
+                receiver_name=name,
+                receiver_phone=phone,
+                country="CN",
+                province=province,
+                city=city,
+                district=district,
+                address=street,
+                currency=currency,
+                goods_amount=goods,
+                shipping_amount=shipping,
+                total_amount=goods + shipping,
+                order_type=order_type,
+                priority=Priority.KEY_ACCOUNT if rng.random() < 0.05 else Priority.NORMAL,
+                carrier=carrier if reached_warehouse else None,
+                tracking_number=f"{prefix}{rng.randrange(10**12):012d}"
+                if reached_warehouse
+                else None,
+                placed_at=placed_at,
+                ship_by=placed_at + timedelta(hours=48),
+                lines=lines,
+                facts=tuple(facts),
+            ),  # fmt: skip
+            warehouse if reached_warehouse else "",
+        )
+
+
+def _facts(
+    rng: random.Random, kind: str, channel: str, warehouse: str, final: str, placed_at: datetime
+) -> tuple[list[StatusFactIn], bool]:
+    systems = {
+        "channel": f"{kind}:{channel}",
+        "erp": "erp:k3",
+        "wms": f"wms:{warehouse}",
+        "courier": "courier:kuaidi100",
+    }
+    if final == Milestone.CANCELLED:
+        path = [Milestone.PLACED, Milestone.PAID, Milestone.CANCELLED]
+    elif final == Milestone.RETURNED:
+        path = [m for m in FORWARD_PATH if m != Milestone.AWAITING_CONFIRMATION]
+    else:
+        path = [m for m in FORWARD_PATH[: FORWARD_PATH.index(final) + 1]]
+        if final != Milestone.AWAITING_CONFIRMATION:
+            path = [m for m in path if m != Milestone.AWAITING_CONFIRMATION]
+    facts: list[StatusFactIn] = []
+    at = placed_at
+    for milestone in path:
+        at += timedelta(minutes=rng.uniform(1, 240))
+        for source, words in RAW.items():
+            if milestone in words:
+                facts.append(
+                    StatusFactIn(
+                        system=systems[source],
+                        raw_status=words[milestone],
+                        milestone=milestone,
+                        occurred_at=at,
+                    )  # fmt: skip
+                )
+        if milestone == Milestone.AWAITING_CONFIRMATION:
+            facts.append(StatusFactIn(systems["channel"], "WAIT_CONFIRM", milestone, at))
+    if final == Milestone.RETURNED:
+        at += timedelta(days=2)
+        facts.append(StatusFactIn(systems["channel"], "REFUND_SUCCESS", Milestone.RETURNED, at))
+    # A channel status nobody has mapped yet, on a few orders.
+    if rng.random() < 0.03:
+        facts.append(StatusFactIn(systems["channel"], "TRADE_PAID_PENDING_REVIEW", None, at))
+    reached = (
+        FORWARD_PATH.index(path[-2 if final == Milestone.RETURNED else -1])
+        >= (FORWARD_PATH.index(Milestone.WAREHOUSE_ACCEPTED))
+        if final != Milestone.CANCELLED
+        else False
+    )
+    return facts, reached

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import secrets
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from orderhub.demo import demo_load
+from orderhub.models import Warehouse
+
+
+class Command(BaseCommand):
+    help = "Load the demo data set (idempotent) and make sure the demo logins exist."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--orders", type=int, default=300)
+        parser.add_argument("--seed", type=int, default=20261125)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with tqdm(total=options["orders"], desc="demo orders", unit="order") as bar:
+            summary = demo_load(
+                orders=options["orders"], seed=options["seed"], progress=lambda _i: bar.update()
+            )
+        self.stdout.write(
+            f"warehouses: {summary.warehouses}, products: {summary.products}, "
+            f"orders created: {summary.orders_created}, orders in database: {summary.orders_total}"
+        )
+        credentials = self._logins()
+        for line in credentials:
+            self.stdout.write(self.style.SUCCESS(line))
+
+    def _logins(self) -> list[str]:
+        """An admin and a warehouse manager who only sees WH-SH's orders.
+
+        Passwords are generated once and kept in var/demo-logins.txt (outside git).
+        """
+        path = settings.BASE_DIR / "var" / "demo-logins.txt"
+        stored: dict[str, str] = {}
+        if path.exists():
+            stored = dict(line.split(" ", 1) for line in path.read_text().splitlines() if line)
+        User = get_user_model()
+        lines = []
+        for username, is_super in (("admin", True), ("wh-shanghai", False)):
+            password = stored.get(username) or os.environ.get(
+                f"DEMO_{username.upper().replace('-', '_')}_PASSWORD", secrets.token_urlsafe(9)
+            )
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": is_super}
+            )
+            if created or username not in stored:
+                user.set_password(password)
+                user.save()
+            if not is_super:
+                user.user_permissions.set(
+                    Permission.objects.filter(
+                        content_type__app_label="orderhub",
+                        codename__in=["view_order", "change_order", "transition_order",
+                                      "view_statusfact"],
+                    )
+                )  # fmt: skip
+                Warehouse.objects.get(code="WH-SH").staff.add(user)
+            stored[username] = password
+            lines.append(f"login: {username} / {password}")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(f"{u} {p}\n" for u, p in stored.items()))
+        path.chmod(0o600)
+        return lines
