@@ -1,4 +1,9 @@
-"""The ledger: an append-only record of everything that happened, sealed into a hash chain."""
+"""The ledger: an append-only record of everything that happened, sealed into a hash chain.
+
+Events are appended cheaply by any transaction (``LedgerEvent``); the sealer later gives each
+committed event a place in one chain (``LedgerSeal``: seq, predecessor hash, own hash). Neither
+table is ever updated or deleted: database triggers refuse it (migration 0002).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class LedgerEvent(models.Model):
-    """One appended event. ``seq``/``prev_hash``/``hash`` are filled by the sealer."""
+    """One appended event. Its place in the chain is its ``LedgerSeal`` row."""
 
     created_at = models.DateTimeField(_("time"), db_index=True)
     actor = models.CharField(_("actor"), max_length=150)
@@ -28,3 +33,26 @@ class LedgerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.subject_type}:{self.subject_id}"
+
+
+class LedgerSeal(models.Model):
+    """An event's place in the chain: ``hash = sha256(prev_hash + canonical(event, seq))``."""
+
+    seq = models.BigIntegerField(_("sequence"), primary_key=True)
+    event = models.OneToOneField(
+        LedgerEvent,
+        on_delete=models.PROTECT,
+        related_name="seal",
+        verbose_name=_("event"),
+    )
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+    sealed_at = models.DateTimeField(_("sealed at"))
+
+    class Meta:
+        verbose_name = _("ledger seal")
+        verbose_name_plural = _("ledger seals")
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.hash[:12]}"

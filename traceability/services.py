@@ -1,10 +1,23 @@
+"""Writes to the ledger: append (any caller), seal and checkpoint (the sealer only)."""
+
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db import connection, transaction
 from django.utils import timezone
 
+from traceability import checkpoints, conf
+from traceability.chain import EVENT_COLUMNS, GENESIS_HASH, EventFields, link_hash, utc_now
 from traceability.models import LedgerEvent
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of the sealer: one sealer at a time, whatever the process.
+SEAL_LOCK_KEY = 0x0DE7_1ED6E5
 
 
 def ledger_append(
@@ -21,17 +34,125 @@ def ledger_append(
 ) -> LedgerEvent:
     """Append one event inside the caller's transaction (it commits or rolls back with it).
 
-    Values must be JSON-serialisable. Never updates an existing event.
+    A plain INSERT: no lock, no read, so appends from many transactions never wait on each
+    other. The sealer gives the event its place in the chain after it commits. Values must be
+    JSON-serialisable. Never updates an existing event.
     """
     return LedgerEvent.objects.create(
         created_at=timezone.now(),
-        actor=actor,
+        actor=actor[:150],
         action=action,
         order_id=order_id,
         subject_type=subject_type,
-        subject_id=str(subject_id),
-        source_system=source_system,
+        subject_id=str(subject_id)[:64],
+        source_system=source_system[:64],
         before=before or {},
         after=after or {},
         references=references or {},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    sealed: int
+    head_seq: int
+    head_hash: str
+    skipped_locked: bool = False
+
+
+@transaction.atomic
+def ledger_seal(
+    *, max_events: int = 50_000, batch_size: int = 5_000, sweep: bool = False
+) -> SealResult:
+    """Give committed, unsealed events their place in the chain, in id order.
+
+    Holds the sealer's advisory lock for the transaction; a second sealer returns at once
+    (``skipped_locked``). Only committed events are visible, so an event whose transaction
+    commits late (after a higher id was sealed) is sealed on a later run, after it: the chain
+    order is the sealing order. Events more than ``LEDGER_SEAL_LOOKBACK`` ids below the newest
+    sealed one are only looked at with ``sweep=True`` (``ledger_seal --sweep``). Idempotent:
+    a sealed event is never sealed again (unique ``event_id``).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return SealResult(0, 0, "", skipped_locked=True)
+        cursor.execute("SELECT seq, hash FROM traceability_ledgerseal ORDER BY seq DESC LIMIT 1")
+        head = cursor.fetchone()
+        seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+        cursor.execute("SELECT max(event_id) FROM traceability_ledgerseal")
+        newest = cursor.fetchone()[0] or 0
+        after_id = 0 if sweep else max(0, newest - conf.seal_lookback_ids())
+        sealed = 0
+        sealed_at = utc_now()
+        while sealed < max_events:
+            cursor.execute(
+                f"SELECT {EVENT_COLUMNS} FROM traceability_ledgerevent e "
+                "WHERE e.id > %s AND NOT EXISTS "
+                "(SELECT 1 FROM traceability_ledgerseal s WHERE s.event_id = e.id) "
+                "ORDER BY e.id LIMIT %s",
+                [after_id, min(batch_size, max_events - sealed)],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            seals = []
+            for row in rows:
+                seq += 1
+                event = EventFields.from_row(row)
+                prev_hash_of_this = prev_hash
+                prev_hash = link_hash(prev_hash_of_this, seq, event)
+                seals.append((seq, event.event_id, prev_hash_of_this, prev_hash, sealed_at))
+            with cursor.cursor.copy(
+                "COPY traceability_ledgerseal (seq, event_id, prev_hash, hash, sealed_at) "
+                "FROM STDIN"
+            ) as copy:
+                for item in seals:
+                    copy.write_row(item)
+            sealed += len(rows)
+            after_id = rows[-1][0]
+    if sealed:
+        logger.debug("ledger.sealed %s events, head seq %s", sealed, seq)
+    return SealResult(sealed, seq, prev_hash)
+
+
+def ledger_checkpoint_write(*, force: bool = False) -> checkpoints.Checkpoint | None:
+    """Sign the committed chain head and store it as a checkpoint file.
+
+    Does nothing when the head is already checkpointed, or (unless ``force``) when the last
+    checkpoint is younger than ``LEDGER_CHECKPOINT_INTERVAL``. Call outside a transaction that
+    sealed: the head must be committed before it is signed.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM traceability_ledgerseal ORDER BY seq DESC LIMIT 1")
+        head = cursor.fetchone()
+    if head is None:
+        return None
+    existing = checkpoints.checkpoint_list()
+    if existing:
+        last = existing[-1]
+        if last.seq >= head[0]:
+            return None
+        age = (utc_now() - _parse_time(last.signed_at)).total_seconds()
+        if not force and age < conf.checkpoint_interval_seconds():
+            return None
+    checkpoint = checkpoints.checkpoint_sign(
+        seq=head[0], head_hash=head[1], count=head[0], signed_at=utc_now().isoformat()
+    )
+    checkpoints.checkpoint_store(checkpoint)
+    logger.info("ledger.checkpoint seq=%s head=%s", checkpoint.seq, checkpoint.head_hash)
+    return checkpoint
+
+
+def ledger_seal_and_checkpoint(
+    *, force_checkpoint: bool = False, sweep: bool = False
+) -> SealResult:
+    """One sealer run: seal (own transaction), then maybe sign a checkpoint of the new head."""
+    result = ledger_seal(sweep=sweep)
+    if not result.skipped_locked:
+        ledger_checkpoint_write(force=force_checkpoint)
+    return result
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)

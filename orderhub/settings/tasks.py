@@ -29,6 +29,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Fernet keys (comma-separated, the first encrypts) for channel account secrets at rest.
 CHANNEL_SECRETS_KEYS = env.list("CHANNEL_SECRETS_KEYS", default=[])
+# Without keys, development (DEBUG at start-up) derives a key from SECRET_KEY; production fails.
+CHANNEL_SECRETS_DEV_KEY_ALLOWED = env.bool("DEBUG", default=False)
 # How long a worker holds a claimed inbox message before another may take it over.
 INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
 # Transient failures are retried with backoff up to this many attempts, then failed_terminal.
@@ -39,5 +41,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels.inbox_drain",
         "schedule": env.float("INBOX_DRAIN_INTERVAL_SECONDS", default=1.0),
         "options": {"expires": 5},
+    },
+    "traceability-ledger-seal": {
+        "task": "traceability.ledger_seal",
+        "schedule": env.float("LEDGER_SEAL_INTERVAL_SECONDS", default=2.0),
+        "options": {"expires": 10},
     },
 }
