@@ -38,7 +38,7 @@ def check_account_kinds(
 def check_secrets_keys(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    if settings.DEBUG or settings.CHANNEL_SECRETS_KEYS:
+    if settings.CHANNEL_SECRETS_DEV_KEY_ALLOWED or settings.CHANNEL_SECRETS_KEYS:
         return []
     return [
         Error(

@@ -30,13 +30,13 @@ def _keys() -> tuple[str, ...]:
 
 
 @cache
-def _fernet(keys: tuple[str, ...], debug: bool) -> MultiFernet:
+def _fernet(keys: tuple[str, ...], dev_key_allowed: bool) -> MultiFernet:
     if keys:
         try:
             return MultiFernet([Fernet(key.encode()) for key in keys])
         except ValueError as exc:
             raise ImproperlyConfigured(f"CHANNEL_SECRETS_KEYS holds an invalid key: {exc}") from exc
-    if not debug:
+    if not dev_key_allowed:
         raise ImproperlyConfigured(
             "CHANNEL_SECRETS_KEYS must be set when DEBUG is off "
             "(generate one with: python -c 'from cryptography.fernet import Fernet; "
@@ -48,21 +48,21 @@ def _fernet(keys: tuple[str, ...], debug: bool) -> MultiFernet:
 
 
 def secrets_configured() -> bool:
-    return bool(_keys()) or bool(settings.DEBUG)
+    return bool(_keys()) or bool(settings.CHANNEL_SECRETS_DEV_KEY_ALLOWED)
 
 
 def secrets_encrypt(values: dict[str, str]) -> str:
     if not values:
         return ""
     text = json.dumps(values, sort_keys=True, ensure_ascii=False).encode()
-    return _fernet(_keys(), settings.DEBUG).encrypt(text).decode()
+    return _fernet(_keys(), settings.CHANNEL_SECRETS_DEV_KEY_ALLOWED).encrypt(text).decode()
 
 
 def secrets_decrypt(token: str) -> dict[str, str]:
     if not token:
         return {}
     try:
-        plain = _fernet(_keys(), settings.DEBUG).decrypt(token.encode())
+        plain = _fernet(_keys(), settings.CHANNEL_SECRETS_DEV_KEY_ALLOWED).decrypt(token.encode())
     except InvalidToken:
         raise SecretsDecryptError("channel secrets cannot be decrypted with the keys set") from None
     values = json.loads(plain)

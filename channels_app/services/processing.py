@@ -61,12 +61,12 @@ ADAPTER_DATA_ERRORS: tuple[type[BaseException], ...] = (
 
 _CLAIM = f"""
 UPDATE {InboundMessage._meta.db_table}
-SET status = 'processing', lease_until = now() + make_interval(secs => %s),
+SET status = 'processing', lease_until = clock_timestamp() + make_interval(secs => %s),
     attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM {InboundMessage._meta.db_table}
-    WHERE (status IN ('pending', 'retry') AND next_attempt_at <= now())
-       OR (status = 'processing' AND lease_until < now())
+    WHERE (status IN ('pending', 'retry') AND next_attempt_at <= clock_timestamp())
+       OR (status = 'processing' AND lease_until < clock_timestamp())
     ORDER BY id
     FOR UPDATE SKIP LOCKED
     LIMIT %s
