@@ -24,6 +24,7 @@ from channels_app.adapters.base import (
     NormalizeError,
     VerificationError,
 )
+from channels_app.parsing import PayloadError, payload_parse
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 TIMESTAMP_WINDOW = timedelta(seconds=300)
@@ -112,15 +113,16 @@ def _refuse_constant(name: str) -> Any:
 
 
 def loads_nested(text: str, what: str) -> Any:
-    """Parse JSON carried inside a JSON string (Douyin ``data``, Youzan ``msg``)."""
-    if len(text) > 1_000_000:
-        raise NormalizeError(f"{what} is larger than 1 MB")
+    """Parse JSON carried inside a JSON string (Douyin ``data``, Youzan ``msg``), same limits
+    as the outer payload."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise NormalizeError(f"{what} is nested too deeply") from None
-    except ValueError as error:
-        raise NormalizeError(f"{what} is not valid JSON: {error}") from None
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NormalizeError(f"{what}: lone surrogate in the text") from None
+    try:
+        return payload_parse(data)
+    except PayloadError as error:
+        raise NormalizeError(f"{what}: {error}") from None
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> HookResponse:

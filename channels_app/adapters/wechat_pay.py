@@ -154,13 +154,10 @@ class WechatPayAdapter(ChannelAdapter):
                     facts=(StatusFactIn(account.system, event_type, None, when),),
                 )
             ]
-        payer = common.mapping(resource.get("payer") or {}, "resource.payer")
         return [
             NormalizedOrder(
                 channel=account.code,
                 external_id=external_id,
-                buyer_name=common.optional_text(payer.get("openid"), "resource.payer.openid",
-                                                max_length=200),
                 currency=common.optional_text(amount.get("currency"), "resource.amount.currency",
                                               max_length=3),
                 total_amount=common.optional_fen(amount.get("total"), "resource.amount.total"),

@@ -111,7 +111,9 @@ def test_cancelled_test_order_normalizes_exactly() -> None:
     [order] = ShopifyAdapter().normalize(ACCOUNT, payload)
     assert order.external_id == "820982911946154508"
     assert order.is_test is True
-    assert order.lines == (NormalizedLine(1, "808950810", 1, Decimal("393.00"), "Aviator sunglasses"),)
+    assert order.lines == (
+        NormalizedLine(1, "808950810", 1, Decimal("393.00"), "Aviator sunglasses"),
+    )
     assert order.shipping_amount is None
     assert order.facts == (
         StatusFactIn(SYSTEM, "financial_status:voided", None, datetime(2024, 4, 1, 13, tzinfo=cst)),
