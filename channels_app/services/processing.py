@@ -277,3 +277,24 @@ def inbox_message_requeue(
         after={"status": message.status, "override_credibility": override_credibility},
     )
     return message
+
+
+def inbox_message_claim(*, message_id: int) -> bool:
+    """Lease one specific message to the caller if it is claimable (for synchronous runs)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {InboundMessage._meta.db_table}
+            SET status = 'processing', attempts = attempts + 1,
+                lease_until = clock_timestamp() + make_interval(secs => %s)
+            WHERE id = (
+                SELECT id FROM {InboundMessage._meta.db_table}
+                WHERE id = %s AND (status IN ('pending', 'retry')
+                    OR (status = 'processing' AND lease_until < clock_timestamp()))
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id
+            """,
+            [settings.INBOX_LEASE_SECONDS, message_id],
+        )
+        return cursor.fetchone() is not None

@@ -21,7 +21,9 @@ def post(client: Client, body: bytes, headers: dict[str, str], code: str = "test
 
 
 @pytest.mark.django_db
-def test_verified_delivery_is_stored_raw_and_pending(client: Client, account: ChannelAccount) -> None:
+def test_verified_delivery_is_stored_raw_and_pending(
+    client: Client, account: ChannelAccount
+) -> None:
     response = post(client, BODY, hook_headers(BODY, delivery="d-1"))
     assert response.status_code == 200
     assert response.content == b'{"ok":true}'

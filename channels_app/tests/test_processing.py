@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -206,5 +205,3 @@ def test_fake_buyers_and_bursts_are_held(account: ChannelAccount) -> None:
     store(account, paid("B0"))
     inbox_process_pending()
     assert Order.objects.get(external_id="B0").status == "paid"
-
-
