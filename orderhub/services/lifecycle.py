@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.utils import timezone
@@ -10,7 +11,14 @@ from django_fsm import ConcurrentTransition, can_proceed
 from orderhub.choices import Milestone
 from orderhub.exceptions import OrderConflictError, OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order
+from orderhub.registry import Registry
 from traceability.services import ledger_append
+
+# Work another app must do in the SAME transaction as a transition, such as writing an outbox
+# row for a write-back. Called as hook(order, before, after, source) with the order row locked;
+# a hook must not do I/O (queue it on commit instead). Apps register in AppConfig.ready().
+TransitionHook = Callable[[Order, str, str, str], None]
+transition_hooks: Registry[TransitionHook] = Registry("transition hooks")
 
 # The timestamp field stamped when an order first reaches a milestone.
 _STAMP = {
@@ -67,3 +75,5 @@ def step(
         after={"status": order.status},
         references={"reason": reason, **(references or {})},
     )
+    for _name, hook in transition_hooks.items():
+        hook(order, before, order.status, source)
