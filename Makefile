@@ -52,7 +52,7 @@ pytest: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench.run $(BENCH)
 
 stop:
 	$(PY) -m orderhub.embedded stop
