@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class TraceabilityConfig(AppConfig):
     name = "traceability"
     verbose_name = _("Traceability")
+
+    def ready(self) -> None:
+        # Registers the built-in trace sources (ledger, facts, history).
+        from traceability import selectors  # noqa: F401

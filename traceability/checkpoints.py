@@ -157,3 +157,20 @@ def checkpoint_signature_valid(checkpoint: Checkpoint, key: Ed25519PublicKey) ->
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def checkpoint_covering(seq: int, directory: Path | None = None) -> Checkpoint | None:
+    """The earliest checkpoint at or after ``seq`` (its signature is not checked here)."""
+    directory = directory or conf.checkpoint_dir()
+    if not directory.is_dir():
+        return None
+    seqs = sorted(
+        int(path.stem.removeprefix("checkpoint-"))
+        for path in directory.glob("checkpoint-*.json")
+        if path.stem.removeprefix("checkpoint-").isdigit()
+    )
+    found = next((number for number in seqs if number >= seq), None)
+    if found is None:
+        return None
+    data = json.loads((directory / f"checkpoint-{found:012d}.json").read_text())
+    return Checkpoint(**data)

@@ -156,3 +156,17 @@ def ledger_seal_and_checkpoint(
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+@transaction.atomic
+def trace_export_record(*, order_id: int, user: Any, size: int) -> LedgerEvent:
+    """Record that a person downloaded an order's trace report (a human action, A.8.15)."""
+    return ledger_append(
+        action="trace.exported",
+        actor=user.get_username(),
+        order_id=order_id,
+        subject_type="order",
+        subject_id=order_id,
+        source_system="orderhub",
+        after={"format": "pdf", "bytes": size},
+    )
