@@ -33,6 +33,38 @@ from channels_app.services import (
 )
 
 _BODY_SHOWN = 64 * 1024
+_MESSAGE_FIELDS: tuple[str, ...] = (
+    "account",
+    "source",
+    "actor",
+    "delivery_id",
+    "dedupe_key",
+    "event_type",
+    "status",
+    "reason",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "duplicate_count",
+    "last_duplicate_at",
+    "override_credibility",
+    "order_ids",
+    "received_at",
+    "processed_at",
+    "body_sha256",
+    "headers",
+    "raw_body",
+    "decoded_payload",
+)
+_QUARANTINE_FIELDS: tuple[str, ...] = (
+    "account_code",
+    "reason",
+    "response_status",
+    "received_at",
+    "body_sha256",
+    "headers",
+    "raw_body",
+)
 
 
 def _body_html(data: Any) -> str:
@@ -123,11 +155,8 @@ class InboundMessageAdmin(admin.ModelAdmin[InboundMessage]):
     date_hierarchy = "received_at"
     list_select_related = ["account"]
     actions = ["process_again", "process_again_overriding_credibility"]
-    fields = ["account", "source", "actor", "delivery_id", "dedupe_key", "event_type", "status",
-              "reason", "attempts", "next_attempt_at", "lease_until", "duplicate_count",
-              "last_duplicate_at", "override_credibility", "order_ids", "received_at",
-              "processed_at", "body_sha256", "headers", "raw_body", "decoded_payload"]  # fmt: skip
-    readonly_fields = fields
+    fields = _MESSAGE_FIELDS
+    readonly_fields = _MESSAGE_FIELDS
 
     @admin.display(description=_("reason"))
     def short_reason(self, obj: InboundMessage) -> str:
@@ -172,9 +201,8 @@ class QuarantinedDeliveryAdmin(admin.ModelAdmin[QuarantinedDelivery]):
     list_filter = ["account_code", "response_status"]
     search_fields = ["account_code", "reason", "body_sha256"]
     date_hierarchy = "received_at"
-    fields = ["account_code", "reason", "response_status", "received_at", "body_sha256",
-              "headers", "raw_body"]  # fmt: skip
-    readonly_fields = fields
+    fields = _QUARANTINE_FIELDS
+    readonly_fields = _QUARANTINE_FIELDS
 
     @admin.display(description=_("raw body"))
     def raw_body(self, obj: QuarantinedDelivery) -> str:

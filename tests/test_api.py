@@ -81,9 +81,9 @@ def test_detail_has_lines_and_facts(api: APIClient) -> None:
 
 @pytest.mark.django_db
 def test_warehouse_staff_see_only_their_orders(django_user_model: Any) -> None:
-    warehouse = WarehouseFactory()
-    mine = OrderFactory(warehouse=warehouse)
-    OrderFactory()
+    warehouse = WarehouseFactory.create()
+    mine = OrderFactory.create(warehouse=warehouse)
+    OrderFactory.create()
     user = django_user_model.objects.create_user("wh", password="pw")
     warehouse.staff.add(user)
     client = APIClient()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -12,7 +14,7 @@ from orderhub.models import Order
 
 
 @pytest.fixture
-def staff_client(client: Client, django_user_model: type) -> Client:
+def staff_client(client: Client, django_user_model: Any) -> Client:
     user = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(user)
     return client

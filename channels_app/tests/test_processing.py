@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -133,7 +134,7 @@ def test_lease_expiry_lets_another_worker_take_over(
     claimed = inbox_claim(limit=10)
     assert len(claimed) == 1
     assert inbox_claim(limit=10) == []  # leased: nobody else takes it
-    InboundMessage.objects.update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
+    InboundMessage.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
     assert inbox_process_pending() == 1
     message = InboundMessage.objects.get()
     assert (message.status, message.attempts) == ("processed", 2)
