@@ -42,7 +42,7 @@ class CustomerAdmin(admin.ModelAdmin[Customer]):
 class OrderLineInline(admin.TabularInline[OrderLine, Order]):
     model = OrderLine
     extra = 0
-    fields = ["line_no", "sku", "title", "quantity", "unit_price", "amount"]
+    fields = ("line_no", "sku", "title", "quantity", "unit_price", "amount")
     readonly_fields = fields
     can_delete = False
 
@@ -53,10 +53,10 @@ class OrderLineInline(admin.TabularInline[OrderLine, Order]):
 class StatusFactInline(admin.TabularInline[StatusFact, Order]):
     model = StatusFact
     extra = 0
-    fields = [
+    fields = (
         "occurred_at", "received_at", "system", "raw_status", "milestone", "outcome",
         "status_before", "status_after", "skipped",
-    ]  # fmt: skip
+    )  # fmt: skip
     readonly_fields = fields
     can_delete = False
     ordering = ["occurred_at", "id"]
@@ -158,7 +158,7 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
         order = self.get_object(request, object_id)
         if order is not None:
             transitions = (
-                order.get_available_user_status_transitions(request.user)  # type: ignore[attr-defined]
+                order.get_available_user_status_transitions(request.user)
                 if self.has_change_permission(request, order)
                 else []
             )

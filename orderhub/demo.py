@@ -50,7 +50,7 @@ CHANNELS = [
     ("amazon-us", "amazon", "USD"),
 ]
 # Raw wording per kind of system for each milestone, as those systems would report it.
-RAW = {
+RAW: dict[str, dict[str, str]] = {
     "channel": {
         Milestone.PLACED: "WAIT_BUYER_PAY",
         Milestone.PAID: "WAIT_SELLER_SEND_GOODS",
@@ -152,7 +152,7 @@ def _orders(
                 title=title,
                 quantity=rng.randint(1, 3),
                 unit_price=Decimal(price),
-            )  # fmt: skip
+            )
             for n, (sku, title, _c, _h, price, _w) in enumerate(
                 rng.sample(PRODUCTS, rng.randint(1, 4))
             )
@@ -194,7 +194,7 @@ def _orders(
                 ship_by=placed_at + timedelta(hours=48),
                 lines=lines,
                 facts=tuple(facts),
-            ),  # fmt: skip
+            ),
             warehouse if reached_warehouse else "",
         )
 
@@ -208,6 +208,7 @@ def _facts(
         "wms": f"wms:{warehouse}",
         "courier": "courier:kuaidi100",
     }
+    path: list[str]
     if final == Milestone.CANCELLED:
         path = [Milestone.PLACED, Milestone.PAID, Milestone.CANCELLED]
     elif final == Milestone.RETURNED:
@@ -228,7 +229,7 @@ def _facts(
                         raw_status=words[milestone],
                         milestone=milestone,
                         occurred_at=at,
-                    )  # fmt: skip
+                    )
                 )
         if milestone == Milestone.AWAITING_CONFIRMATION:
             facts.append(StatusFactIn(systems["channel"], "WAIT_CONFIRM", milestone, at))

@@ -34,7 +34,7 @@ def admin_client_zh(admin_client: Client) -> Client:
 
 @pytest.mark.django_db
 def test_order_page_offers_exactly_the_allowed_transitions(admin_client: Client) -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     order_transition(order_id=order.pk, target=M.PAID)
     url = reverse("admin:orderhub_order_change", args=[order.pk])
     html = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
@@ -45,7 +45,7 @@ def test_order_page_offers_exactly_the_allowed_transitions(admin_client: Client)
 
 @pytest.mark.django_db
 def test_transition_button_moves_the_order_with_actor_in_history(admin_client: Client) -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     url = reverse("admin:orderhub_order_transition", args=[order.pk, M.PAID])
     response = admin_client.post(url)
     assert response.status_code == 302
@@ -57,7 +57,7 @@ def test_transition_button_moves_the_order_with_actor_in_history(admin_client: C
 
 @pytest.mark.django_db
 def test_forbidden_transition_by_post_changes_nothing(admin_client: Client) -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     url = reverse("admin:orderhub_order_transition", args=[order.pk, M.DELIVERED])
     response = admin_client.post(url, follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert "cannot go from &#x27;placed&#x27; to &#x27;delivered&#x27;" in response.content.decode()
@@ -68,7 +68,7 @@ def test_forbidden_transition_by_post_changes_nothing(admin_client: Client) -> N
 @pytest.mark.django_db
 def test_user_without_transition_permission_sees_no_buttons_and_cannot_post() -> None:
     client = staff("viewer", "view_order")
-    order = OrderFactory()
+    order = OrderFactory.create()
     page = client.get(reverse("admin:orderhub_order_change", args=[order.pk]))
     assert page.status_code == 200
     assert 'name="_transition"' not in page.content.decode()
@@ -80,7 +80,7 @@ def test_user_without_transition_permission_sees_no_buttons_and_cannot_post() ->
 @pytest.mark.django_db
 def test_user_with_change_but_not_cancel_permission_is_refused_and_audited() -> None:
     client = staff("clerk", "view_order", "change_order", "transition_order")
-    order = OrderFactory()
+    order = OrderFactory.create()
     html = client.get(reverse("admin:orderhub_order_change", args=[order.pk])).content.decode()
     assert 'value="paid"' in html
     assert 'value="cancelled"' not in html
@@ -92,9 +92,12 @@ def test_user_with_change_but_not_cancel_permission_is_refused_and_audited() -> 
 
 @pytest.mark.django_db
 def test_warehouse_staff_see_only_their_warehouse_orders() -> None:
-    shanghai, guangzhou = WarehouseFactory(code="WH-SH"), WarehouseFactory(code="WH-GZ")
-    mine = OrderFactory(external_id="MINE-1", warehouse=shanghai)
-    theirs = OrderFactory(external_id="THEIRS-1", warehouse=guangzhou)
+    shanghai, guangzhou = (
+        WarehouseFactory.create(code="WH-SH"),
+        WarehouseFactory.create(code="WH-GZ"),
+    )
+    mine = OrderFactory.create(external_id="MINE-1", warehouse=shanghai)
+    theirs = OrderFactory.create(external_id="THEIRS-1", warehouse=guangzhou)
     client = staff("wh-sh", "view_order", "change_order")
     shanghai.staff.add(get_user_model().objects.get(username="wh-sh"))
 
@@ -112,11 +115,11 @@ def test_warehouse_staff_see_only_their_warehouse_orders() -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("term", ["EXT-SEARCH-1", "SF1234567890", "4321", "shop-x:EXT-SEARCH-1"])
 def test_search_finds_an_order_by_any_identifier(admin_client: Client, term: str) -> None:
-    OrderFactory(
+    OrderFactory.create(
         channel="shop-x", external_id="EXT-SEARCH-1", tracking_number="SF1234567890",
         phone_tail="4321",
     )  # fmt: skip
-    OrderFactory(external_id="EXT-OTHER-2", phone_tail="9999")
+    OrderFactory.create(external_id="EXT-OTHER-2", phone_tail="9999")
     listing = admin_client.get(reverse("admin:orderhub_order_changelist"), {"q": term})
     html = listing.content.decode()
     assert "EXT-SEARCH-1" in html
@@ -131,7 +134,7 @@ def test_order_page_shows_every_system_side_by_side(admin_client: Client) -> Non
     from orderhub.domain import StatusFactIn
     from orderhub.services import status_fact_record
 
-    order = OrderFactory()
+    order = OrderFactory.create()
     at = datetime(2026, 11, 20, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     status_fact_record(
         order_id=order.pk, fact=StatusFactIn("youzan:mall", "TRADE_PAID", "paid", at)

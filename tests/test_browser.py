@@ -22,8 +22,8 @@ def log_in(page: Page, base: str, username: str, password: str) -> None:
 
 def test_supervisor_finds_an_order_by_phone_tail_and_marks_it_paid(live_server, page: Page) -> None:
     get_user_model().objects.create_superuser("ops", password="s3cret-pass")
-    order = OrderFactory(external_id="DY2611250001", phone_tail="5678", buyer_name="李雷")
-    OrderFactory(external_id="DY2611250002", phone_tail="1111")
+    order = OrderFactory.create(external_id="DY2611250001", phone_tail="5678", buyer_name="李雷")
+    OrderFactory.create(external_id="DY2611250002", phone_tail="1111")
     log_in(page, live_server.url, "ops", "s3cret-pass")
 
     page.goto(f"{live_server.url}/en/admin/orderhub/order/?q=5678")
@@ -41,7 +41,7 @@ def test_supervisor_finds_an_order_by_phone_tail_and_marks_it_paid(live_server, 
 
 def test_interface_is_chinese_by_default_and_switches_to_english(live_server, page: Page) -> None:
     get_user_model().objects.create_superuser("ops", password="s3cret-pass")
-    OrderFactory(external_id="PDD-1")
+    OrderFactory.create(external_id="PDD-1")
     log_in(page, live_server.url, "ops", "s3cret-pass")
     page.goto(f"{live_server.url}/admin/orderhub/order/")
     expect(page.locator("#content h1")).to_contain_text("选择 订单 来修改")

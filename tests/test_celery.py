@@ -12,7 +12,7 @@ from tests.factories import OrderFactory
 
 @pytest.mark.django_db(transaction=True)
 def test_status_fact_task_round_trip_through_broker_and_worker(celery_worker_process) -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     kwargs = {
         "order_id": order.pk,
         "system": "wms:WH1",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -49,12 +50,12 @@ def test_concurrent_conflicting_transitions_exactly_one_takes_effect() -> None:
     """hand_over and cancel exclude each other: whichever commits first wins."""
     winners = set()
     for _ in range(6):  # several rounds so both interleavings are likely to occur
-        order = OrderFactory()
+        order = OrderFactory.create()
         for target in SHIPPABLE:
             order_transition(order_id=order.pk, target=target)
         results = race(
-            lambda pk=order.pk: order_transition(order_id=pk, target=M.HANDED_OVER),
-            lambda pk=order.pk: order_transition(order_id=pk, target=M.CANCELLED),
+            partial(order_transition, order_id=order.pk, target=M.HANDED_OVER),
+            partial(order_transition, order_id=order.pk, target=M.CANCELLED),
         )
         assert sorted(kind for kind, _ in results) == ["error", "ok"]
         winner = next(value for kind, value in results if kind == "ok")
@@ -77,7 +78,7 @@ def test_concurrent_conflicting_transitions_exactly_one_takes_effect() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_same_transition_is_applied_once_and_the_other_is_a_no_op() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     results = race(
         lambda: order_transition(order_id=order.pk, target=M.PAID),
         lambda: order_transition(order_id=order.pk, target=M.PAID),
@@ -94,7 +95,7 @@ def test_stale_copy_saved_without_the_service_raises_concurrent_transition() -> 
     """The optimistic guard of ConcurrentTransitionMixin backs up the row lock."""
     from django_fsm import ConcurrentTransition
 
-    order = OrderFactory()
+    order = OrderFactory.create()
     stale = Order.objects.get(pk=order.pk)
     order_transition(order_id=order.pk, target=M.PAID)
     stale.cancel()
@@ -106,7 +107,7 @@ def test_stale_copy_saved_without_the_service_raises_concurrent_transition() -> 
 @pytest.mark.django_db
 def test_history_rows_carry_actor_and_reason() -> None:
     user = get_user_model().objects.create_superuser("supervisor", password="x")
-    order = OrderFactory()
+    order = OrderFactory.create()
     order_transition(order_id=order.pk, target=M.PAID, user=user, reason="phone payment")
     record = Order.objects.get(pk=order.pk).history.latest("history_id")
     assert (record.status, record.history_user, record.history_change_reason) == (

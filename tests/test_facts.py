@@ -29,7 +29,7 @@ def fact(system: str, raw: str, milestone: str | None, minutes: int = 0) -> Stat
 
 @pytest.mark.django_db
 def test_fact_advances_one_step() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     row = status_fact_record(order_id=order.pk, fact=fact("shopify:main", "paid", M.PAID))
     assert (row.outcome, row.status_before, row.status_after, row.skipped) == (
         FactOutcome.ADVANCED, M.PLACED, M.PAID, [],
@@ -39,7 +39,7 @@ def test_fact_advances_one_step() -> None:
 
 @pytest.mark.django_db
 def test_collected_fact_on_paid_order_skips_ahead_and_records_the_skip() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     order_transition(order_id=order.pk, target=M.PAID)
     row = status_fact_record(order_id=order.pk, fact=fact("courier:SF", "揽收", M.COLLECTED, 30))
     assert row.outcome == FactOutcome.SKIPPED_AHEAD
@@ -68,7 +68,7 @@ def test_collected_fact_on_paid_order_skips_ahead_and_records_the_skip() -> None
 
 @pytest.mark.django_db
 def test_late_fact_is_stored_and_flagged_but_never_moves_the_order_back() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     status_fact_record(order_id=order.pk, fact=fact("courier:SF", "派送中", M.COLLECTED, 60))
     history_before = Order.objects.get(pk=order.pk).history.count()
     row = status_fact_record(order_id=order.pk, fact=fact("erp:k3", "已审核", M.PAID, 5))
@@ -82,7 +82,7 @@ def test_late_fact_is_stored_and_flagged_but_never_moves_the_order_back() -> Non
 
 @pytest.mark.django_db
 def test_same_fact_twice_changes_nothing() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     first = status_fact_record(order_id=order.pk, fact=fact("shopify:main", "paid", M.PAID))
     counts = (
         StatusFact.objects.count(),
@@ -101,7 +101,7 @@ def test_same_fact_twice_changes_nothing() -> None:
 
 @pytest.mark.django_db
 def test_same_milestone_from_another_system_confirms_without_moving() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     status_fact_record(order_id=order.pk, fact=fact("shopify:main", "paid", M.PAID))
     row = status_fact_record(order_id=order.pk, fact=fact("erp:k3", "已付款", M.PAID, 1))
     assert row.outcome == FactOutcome.CONFIRMED
@@ -110,7 +110,7 @@ def test_same_milestone_from_another_system_confirms_without_moving() -> None:
 
 @pytest.mark.django_db
 def test_cancel_after_handover_is_a_conflict_and_status_stays() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     status_fact_record(order_id=order.pk, fact=fact("wms:WH1", "出库", M.HANDED_OVER, 10))
     row = status_fact_record(
         order_id=order.pk, fact=fact("douyin:shop", "tag:106", M.CANCELLED, 11)
@@ -121,7 +121,7 @@ def test_cancel_after_handover_is_a_conflict_and_status_stays() -> None:
 
 @pytest.mark.django_db
 def test_forward_fact_after_cancel_is_a_conflict() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     status_fact_record(order_id=order.pk, fact=fact("shop:x", "cancelled", M.CANCELLED, 1))
     late_paid = status_fact_record(order_id=order.pk, fact=fact("shop:x", "paid", M.PAID, 0))
     picked = status_fact_record(order_id=order.pk, fact=fact("wms:WH1", "拣货", M.PICKED_PACKED, 2))
@@ -132,8 +132,8 @@ def test_forward_fact_after_cancel_is_a_conflict() -> None:
 
 @pytest.mark.django_db
 def test_unmapped_fact_is_kept_then_applied_once_mapped() -> None:
-    order = OrderFactory()
-    other = OrderFactory()
+    order = OrderFactory.create()
+    other = OrderFactory.create()
     row = status_fact_record(order_id=order.pk, fact=fact("youzan:shop", "TRADE_PAID", None))
     status_fact_record(order_id=other.pk, fact=fact("shopify:main", "TRADE_PAID", None))
     assert (row.outcome, row.milestone) == (FactOutcome.UNMAPPED, "")

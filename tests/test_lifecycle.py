@@ -34,7 +34,7 @@ ALLOWED: set[tuple[str, str]] = {
             M.PICKED_PACKED,
             M.WAYBILL_ISSUED,
         )
-    ),  # fmt: skip
+    ),
     (M.HANDED_OVER, M.RETURNED),
     (M.COLLECTED, M.RETURNED),
     (M.DELIVERED, M.RETURNED),
@@ -53,7 +53,7 @@ PATH_TO: dict[str, list[str]] = {
         M.WAREHOUSE_ACCEPTED,
         M.PICKED_PACKED,
         M.WAYBILL_ISSUED,
-    ],  # fmt: skip
+    ],
     M.HANDED_OVER: [
         M.PAID,
         M.STOCK_LOCKED,
@@ -61,7 +61,7 @@ PATH_TO: dict[str, list[str]] = {
         M.PICKED_PACKED,
         M.WAYBILL_ISSUED,
         M.HANDED_OVER,
-    ],  # fmt: skip
+    ],
     M.COLLECTED: [
         M.PAID,
         M.STOCK_LOCKED,
@@ -70,7 +70,7 @@ PATH_TO: dict[str, list[str]] = {
         M.WAYBILL_ISSUED,
         M.HANDED_OVER,
         M.COLLECTED,
-    ],  # fmt: skip
+    ],
     M.DELIVERED: [
         M.PAID,
         M.STOCK_LOCKED,
@@ -80,7 +80,7 @@ PATH_TO: dict[str, list[str]] = {
         M.HANDED_OVER,
         M.COLLECTED,
         M.DELIVERED,
-    ],  # fmt: skip
+    ],
     M.CANCELLED: [M.CANCELLED],
     M.RETURNED: [
         M.PAID,
@@ -90,14 +90,14 @@ PATH_TO: dict[str, list[str]] = {
         M.WAYBILL_ISSUED,
         M.HANDED_OVER,
         M.RETURNED,
-    ],  # fmt: skip
+    ],
 }
 ALL = [choice.value for choice in Milestone]
 MATRIX = [(source, target) for source in ALL for target in ALL if source != target]
 
 
 def order_at(status: str) -> Order:
-    order = OrderFactory()
+    order = OrderFactory.create()
     for target in PATH_TO[status]:
         order_transition(order_id=order.pk, target=target)
     return Order.objects.get(pk=order.pk)
@@ -138,7 +138,7 @@ def test_transition_to_current_status_is_a_quiet_no_op() -> None:
 
 @pytest.mark.django_db
 def test_status_cannot_be_assigned_directly() -> None:
-    order = OrderFactory()
+    order = OrderFactory.create()
     with pytest.raises(AttributeError):
         order.status = M.DELIVERED
 

@@ -21,7 +21,7 @@ TransitionHook = Callable[[Order, str, str, str], None]
 transition_hooks: Registry[TransitionHook] = Registry("transition hooks")
 
 # The timestamp field stamped when an order first reaches a milestone.
-_STAMP = {
+_STAMP: dict[str, str] = {
     Milestone.PAID: "paid_at",
     Milestone.HANDED_OVER: "shipped_at",
     Milestone.DELIVERED: "delivered_at",

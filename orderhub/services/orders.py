@@ -103,8 +103,8 @@ def order_upsert(
         try:
             with transaction.atomic():
                 order = Order(**lookup, **values)
-                order._history_user = user  # type: ignore[attr-defined]
-                order._change_reason = f"created from {source}"  # type: ignore[attr-defined]
+                order._history_user = user
+                order._change_reason = f"created from {source}"
                 order.save()
                 created = True
         except IntegrityError:
@@ -118,8 +118,8 @@ def order_upsert(
                 changed[name] = (str(getattr(order, name)), str(value))
                 setattr(order, name, value)
         if changed:
-            order._history_user = user  # type: ignore[attr-defined]
-            order._change_reason = f"updated from {source}"  # type: ignore[attr-defined]
+            order._history_user = user
+            order._change_reason = f"updated from {source}"
             order.save(update_fields=[*changed, "updated_at"])
 
     lines_changed = normalized.lines is not None and _lines_replace(order, normalized)
