@@ -66,7 +66,9 @@ def postgres_url(database: str = DEFAULT_DATABASE_NAME) -> str:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
-    return f"postgresql://postgres@/{database}?host={data_dir}"
+        # The socket lives in the data folder, or in a shorter folder when that path is too
+        # long for a Unix socket: the server knows which.
+        return str(server.get_uri(database=database))
 
 
 def postgres_stop() -> None:
