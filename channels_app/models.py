@@ -195,3 +195,168 @@ class CredibilityRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Pull, write-back and reconciliation ---
+
+
+class PollState(models.Model):
+    """Where one pulled account's poll stands: its cursor and the lease of the running poll.
+
+    A poll takes the lease with a conditional UPDATE (``lease_until < now``), so overlapping
+    runs skip; the cursor is written in the same transaction as the stored page, and only by
+    the lease holder (``lease_owner``).
+    """
+
+    account = models.OneToOneField(
+        ChannelAccount, on_delete=models.CASCADE, related_name="poll_state",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    cursor = models.JSONField(_("cursor"), default=dict, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    lease_owner = models.CharField(_("lease owner"), max_length=64, blank=True)
+    next_poll_at = models.DateTimeField(_("next poll not before"), null=True, blank=True)
+    last_started_at = models.DateTimeField(_("last started at"), null=True, blank=True)
+    last_finished_at = models.DateTimeField(_("last finished at"), null=True, blank=True)
+    last_outcome = models.CharField(_("last outcome"), max_length=32, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    pages_total = models.PositiveBigIntegerField(_("pages stored"), default=0)
+    messages_total = models.PositiveBigIntegerField(_("messages stored"), default=0)
+    rate_limited_total = models.PositiveBigIntegerField(_("rate-limit answers"), default=0)
+
+    class Meta:
+        verbose_name = _("poll state")
+        verbose_name_plural = _("poll states")
+        ordering = ["account"]
+
+    def __str__(self) -> str:
+        return f"poll {self.account_id}"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    RETRY = "retry", _("Waiting for retry")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    FAILED = "failed", _("Failed (terminal)")
+
+
+class OutboxEntry(models.Model):
+    """A write-back another system must receive, written in the transaction that caused it.
+
+    ``idempotency_key`` is unique: the same milestone for the same order and account is one
+    row however often the transition hook runs. The relay claims rows with a lease.
+    """
+
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="outbox_entries",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    order = models.ForeignKey(
+        "orderhub.Order", on_delete=models.PROTECT, related_name="outbox_entries",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    action = models.CharField(_("action"), max_length=32)
+    milestone = models.CharField(_("milestone"), max_length=32, choices=Milestone.choices)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    payload = models.JSONField(_("payload"), default=dict)
+    status = models.CharField(
+        _("status"), max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    remote_ref = models.CharField(_("remote reference"), max_length=255, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbox entry")
+        verbose_name_plural = _("outbox entries")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="outbox_claimable_idx",
+                condition=models.Q(status__in=["pending", "retry"]),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="outbox_leased_idx",
+                condition=models.Q(status="sending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} order {self.order_id} → {self.account_id}"
+
+
+class OutboundOutcome(models.TextChoices):
+    STARTED = "started", _("Sent, no answer recorded")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    ALREADY_DONE = "already_done", _("Already done at the platform")
+    TRANSIENT = "transient", _("Transient error")
+    TERMINAL = "terminal", _("Terminal error")
+
+
+class OutboundCall(models.Model):
+    """One HTTP call to another system, logged before it is sent and completed after."""
+
+    outbox = models.ForeignKey(
+        OutboxEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="calls",
+        verbose_name=_("outbox entry"),
+    )  # fmt: skip
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="outbound_calls",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    order_id_ref = models.BigIntegerField(_("order"), null=True, blank=True, db_index=True)
+    operation = models.CharField(_("operation"), max_length=64)
+    method = models.CharField(_("method"), max_length=8)
+    url = models.CharField(_("URL"), max_length=1000)
+    request_body = models.TextField(_("request body"), blank=True)
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.TextField(_("response body"), blank=True)
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=OutboundOutcome.choices,
+        default=OutboundOutcome.STARTED,
+    )  # fmt: skip
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbound call")
+        verbose_name_plural = _("outbound calls")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.outcome}"
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of what a channel says exists in a window with what was ingested."""
+
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.CASCADE, related_name="reconciliation_runs",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    window_start = models.DateTimeField(_("window start"))
+    window_end = models.DateTimeField(_("window end"))
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    channel_count = models.PositiveIntegerField(_("orders at the channel"), default=0)
+    ingested_count = models.PositiveIntegerField(_("orders ingested"), default=0)
+    missing_count = models.PositiveIntegerField(_("missing (gap)"), default=0)
+    replayed_count = models.PositiveIntegerField(_("replayed"), default=0)
+    missing_ids = models.JSONField(_("missing order ids (first 200)"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.window_start:%Y-%m-%d %H:%M} gap {self.missing_count}"
