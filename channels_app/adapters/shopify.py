@@ -56,6 +56,8 @@ class ShopifyAdapter(ChannelAdapter):
         "shipment_status:out_for_delivery": Milestone.COLLECTED,
         "shipment_status:delivered": Milestone.DELIVERED,
         "cancelled": Milestone.CANCELLED,
+        # The authorization was voided: no payment will come; Shopify sets it on cancel.
+        "financial_status:voided": Milestone.CANCELLED,
     }
 
     def verify(self, account: AccountConfig, request: InboundRequest) -> Verified:

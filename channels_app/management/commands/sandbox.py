@@ -1,0 +1,66 @@
+"""``manage.py sandbox``: play the push platforms against OrderHub's hooks on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels_app.models import ChannelAccount
+from channels_app.sandbox import engine
+from channels_app.sandbox.accounts import sandbox_account, sandbox_accounts_setup
+from channels_app.sandbox.generator import PUSH_KINDS
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate realistic orders and deliver them to /hooks/<code>/ exactly as each platform "
+        "does, with duplicates, reordering, bad signatures and hostile bodies, from a seed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--setup", action="store_true",
+                            help="create one sandbox-<kind> account per kind (existing kept)")
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+        parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
+        parser.add_argument("--count", type=int, default=1000, help="deliveries; 0 = forever")
+        parser.add_argument("--duplicates", type=float, default=0.3)
+        parser.add_argument("--bad-signatures", type=float, default=0.02)
+        parser.add_argument("--hostile", type=float, default=0.05)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--threads", type=int, default=16)
+        parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        url: str = options["url"]
+        if not url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
+            raise CommandError("the sandbox only sends to this machine (127.0.0.1)")
+        kinds = tuple(options["kinds"])
+        if options["setup"]:
+            for code in sandbox_accounts_setup(kinds=kinds):
+                self.stdout.write(f"created account {code}: webhook path /hooks/{code}/")
+        accounts = []
+        for kind in kinds:
+            try:
+                accounts.append(sandbox_account(kind))
+            except ChannelAccount.DoesNotExist:
+                raise CommandError(f"no sandbox account for {kind}: run with --setup") from None
+        config = engine.RunConfig(
+            url=url.rstrip("/"), rate=options["rate"], count=options["count"],
+            duplicates=options["duplicates"], bad_signatures=options["bad_signatures"],
+            hostile=options["hostile"], seed=options["seed"], threads=options["threads"],
+        )  # fmt: skip
+
+        def progress(ledger: engine.Ledger, elapsed: float) -> None:
+            total = len(ledger.sent)
+            statuses = ledger.statuses()
+            self.stdout.write(
+                f"{elapsed:6.1f}s sent {total} ({total / max(elapsed, 0.001):.0f}/s) "
+                f"orders {len(ledger.expected)} "
+                + " ".join(f"{name}={n}" for name, n in sorted(ledger.counts().items()))
+                + " | http " + " ".join(f"{code}={n}" for code, n in sorted(statuses.items()))
+            )
+
+        ledger = engine.run(accounts, config, progress=progress)
+        errors = sum(n for code, n in ledger.statuses().items() if code == 0 or code >= 500)
+        self.stdout.write(f"done: {len(ledger.sent)} deliveries, {errors} errors (5xx or no answer)")
