@@ -158,14 +158,14 @@ class DingTalkAdapter(ChannelAdapter):
         event_type = common.text(event.get("EventType"), "EventType", max_length=64)
         if event_type == "check_url":
             return []
-        instance = common.text(event.get("processInstanceId"), "processInstanceId",
-                               max_length=128)  # fmt: skip
+        instance = common.text(event.get("processInstanceId"), "processInstanceId", max_length=128)
         change = common.text(event.get("type"), "type", max_length=32)
         result = common.optional_text(event.get("result"), "result", max_length=32)
         raw = f"{event_type}:{change}" + (f":{result}" if result else "")
         stamp = event.get("finishTime") if change != "start" else event.get("createTime")
-        when = common.epoch_time(stamp or event.get("createTime"), "finishTime/createTime",
-                                 milliseconds=True)  # fmt: skip
+        when = common.epoch_time(
+            stamp or event.get("createTime"), "finishTime/createTime", milliseconds=True
+        )
         created = event.get("createTime")
         return [
             NormalizedOrder(
@@ -173,7 +173,8 @@ class DingTalkAdapter(ChannelAdapter):
                 external_id=instance,
                 buyer_note=common.optional_text(event.get("title"), "title", max_length=2000),
                 placed_at=common.epoch_time(created, "createTime", milliseconds=True)
-                if created else None,
+                if created
+                else None,
                 facts=(StatusFactIn(account.system, raw, None, when),),
             )
-        ]  # fmt: skip
+        ]

@@ -33,8 +33,16 @@ from orderhub.domain import NormalizedOrder, StatusFactIn
 
 SUCCESS = {"code": 0, "msg": "success"}
 # The field that carries each tag's event time.
-TIME_FIELDS = ("create_time", "pay_time", "update_time", "complete_time", "cancel_time",
-               "modify_time", "apply_time", "success_time")  # fmt: skip
+TIME_FIELDS = (
+    "create_time",
+    "pay_time",
+    "update_time",
+    "complete_time",
+    "cancel_time",
+    "modify_time",
+    "apply_time",
+    "success_time",
+)
 ORDER_TYPES = {0: OrderType.NORMAL}
 
 
@@ -139,10 +147,12 @@ class DouyinAdapter(ChannelAdapter):
         return NormalizedOrder(
             channel=account.code,
             external_id=external_id,
-            receiver_name=common.optional_text(receiver.get("name"),
-                                               f"{path}.data.receiver_msg.name"),
-            receiver_phone=common.optional_text(receiver.get("tel"),
-                                                f"{path}.data.receiver_msg.tel", max_length=32),
+            receiver_name=common.optional_text(
+                receiver.get("name"), f"{path}.data.receiver_msg.name"
+            ),
+            receiver_phone=common.optional_text(
+                receiver.get("tel"), f"{path}.data.receiver_msg.tel", max_length=32
+            ),
             country="CN" if province else None,
             province=province,
             city=city,
@@ -152,19 +162,24 @@ class DouyinAdapter(ChannelAdapter):
             total_amount=common.optional_fen(
                 data.get("pay_amount", data.get("total_amount")), f"{path}.data.pay_amount"
             ),
-            shipping_amount=common.optional_fen(data.get("post_amount"),
-                                                f"{path}.data.post_amount"),
+            shipping_amount=common.optional_fen(
+                data.get("post_amount"), f"{path}.data.post_amount"
+            ),
             order_type=ORDER_TYPES.get(order_type) if isinstance(order_type, int) else None,
-            carrier=common.optional_text(logistics.get("express_company_id"),
-                                         f"{path}.data.logistics_msg.express_company_id"),
-            tracking_number=common.optional_text(logistics.get("logistics_code"),
-                                                 f"{path}.data.logistics_msg.logistics_code"),
+            carrier=common.optional_text(
+                logistics.get("express_company_id"), f"{path}.data.logistics_msg.express_company_id"
+            ),
+            tracking_number=common.optional_text(
+                logistics.get("logistics_code"), f"{path}.data.logistics_msg.logistics_code"
+            ),
             placed_at=common.epoch_time(data["create_time"], f"{path}.data.create_time")
-            if data.get("create_time") else None,
+            if data.get("create_time")
+            else None,
             paid_at=common.epoch_time(data["pay_time"], f"{path}.data.pay_time")
-            if data.get("pay_time") else None,
+            if data.get("pay_time")
+            else None,
             facts=facts,
-        )  # fmt: skip
+        )
 
 
 def _name(value: Any) -> str | None:

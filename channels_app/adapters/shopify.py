@@ -37,11 +37,13 @@ class ShopifyAdapter(ChannelAdapter):
     kind = "shopify"
     label = str(_("Shopify"))
     options = (
-        OptionSpec("webhook_secret", "App client secret (or the admin webhook signing secret)",
-                   secret=True),
-        OptionSpec("shop_domain", "The *.myshopify.com domain (checked when given)",
-                   required=False),
-    )  # fmt: skip
+        OptionSpec(
+            "webhook_secret", "App client secret (or the admin webhook signing secret)", secret=True
+        ),
+        OptionSpec(
+            "shop_domain", "The *.myshopify.com domain (checked when given)", required=False
+        ),
+    )
     default_status_map = {
         "financial_status:pending": Milestone.PLACED,
         "financial_status:authorized": Milestone.PLACED,
@@ -142,9 +144,10 @@ class ShopifyAdapter(ChannelAdapter):
         if country is not None and len(country) != 2:
             raise NormalizeError(f"shipping_address.country_code: {country!r} is not ISO 3166-1")
         street = ", ".join(
-            part for part in (address.get("address1"), address.get("address2"))
+            part
+            for part in (address.get("address1"), address.get("address2"))
             if isinstance(part, str) and part
-        )  # fmt: skip
+        )
         return [
             NormalizedOrder(
                 channel=account.code,

@@ -108,8 +108,11 @@ class WechatPayAdapter(ChannelAdapter):
         event_type = envelope.get("event_type")
         if not isinstance(notice_id, str) or not isinstance(event_type, str):
             raise fail("envelope id / event_type missing")
-        head = {"id": notice_id, "event_type": event_type,
-                "create_time": envelope.get("create_time")}  # fmt: skip
+        head = {
+            "id": notice_id,
+            "event_type": event_type,
+            "create_time": envelope.get("create_time"),
+        }
         payload = (
             json.dumps(head, ensure_ascii=False)[:-1].encode() + b',"resource":' + plain + b"}"
         )
@@ -122,8 +125,9 @@ class WechatPayAdapter(ChannelAdapter):
             raise fail(f"unsupported resource algorithm {resource.get('algorithm')!r}")
         ciphertext, nonce = resource.get("ciphertext"), resource.get("nonce")
         associated = resource.get("associated_data") or ""
-        if not (isinstance(ciphertext, str) and isinstance(nonce, str)
-                and isinstance(associated, str)):  # fmt: skip
+        if not (
+            isinstance(ciphertext, str) and isinstance(nonce, str) and isinstance(associated, str)
+        ):
             raise fail("resource ciphertext / nonce / associated_data missing")
         key = common.secret(account, "apiv3_key").encode()
         if len(key) not in (16, 24, 32):
@@ -141,10 +145,14 @@ class WechatPayAdapter(ChannelAdapter):
         envelope = common.mapping(payload, "payload")
         event_type = common.text(envelope.get("event_type"), "event_type", max_length=64)
         resource = common.mapping(envelope.get("resource"), "resource")
-        external_id = common.text(resource.get("out_trade_no"), "resource.out_trade_no",
-                                  max_length=128)  # fmt: skip
-        when = common.iso_time(resource.get("success_time") or envelope.get("create_time"),
-                               "resource.success_time", naive_tz=common.CHINA_TZ)  # fmt: skip
+        external_id = common.text(
+            resource.get("out_trade_no"), "resource.out_trade_no", max_length=128
+        )
+        when = common.iso_time(
+            resource.get("success_time") or envelope.get("create_time"),
+            "resource.success_time",
+            naive_tz=common.CHINA_TZ,
+        )
         amount = common.mapping(resource.get("amount") or {}, "resource.amount")
         if event_type.startswith("REFUND."):
             return [
@@ -158,10 +166,11 @@ class WechatPayAdapter(ChannelAdapter):
             NormalizedOrder(
                 channel=account.code,
                 external_id=external_id,
-                currency=common.optional_text(amount.get("currency"), "resource.amount.currency",
-                                              max_length=3),
+                currency=common.optional_text(
+                    amount.get("currency"), "resource.amount.currency", max_length=3
+                ),
                 total_amount=common.optional_fen(amount.get("total"), "resource.amount.total"),
                 paid_at=when if resource.get("trade_state") == "SUCCESS" else None,
                 facts=(StatusFactIn(account.system, event_type, None, when),),
             )
-        ]  # fmt: skip
+        ]

@@ -38,9 +38,12 @@ class WooCommerceAdapter(ChannelAdapter):
     label = str(_("WooCommerce"))
     options = (
         OptionSpec("webhook_secret", "The webhook's secret (HTML entities undone)", secret=True),
-        OptionSpec("site_url", "The shop's home URL (X-WC-Webhook-Source, checked when given)",
-                   required=False),
-    )  # fmt: skip
+        OptionSpec(
+            "site_url",
+            "The shop's home URL (X-WC-Webhook-Source, checked when given)",
+            required=False,
+        ),
+    )
     default_status_map = {
         "pending": Milestone.PLACED,
         "on-hold": Milestone.PLACED,
@@ -111,22 +114,27 @@ class WooCommerceAdapter(ChannelAdapter):
         goods = sum((line.amount for line in lines), start=common.CENT * 0)
         country = common.optional_text(shipping.get("country"), "shipping.country", max_length=2)
         street = ", ".join(
-            part for part in (shipping.get("address_1"), shipping.get("address_2"))
+            part
+            for part in (shipping.get("address_1"), shipping.get("address_2"))
             if isinstance(part, str) and part
-        )  # fmt: skip
+        )
         return [
             NormalizedOrder(
                 channel=account.code,
                 external_id=external_id,
                 buyer_name=common.join_name(billing.get("first_name"), billing.get("last_name")),
-                buyer_phone=common.optional_text(billing.get("phone"), "billing.phone",
-                                                 max_length=32),
-                buyer_email=common.optional_text(billing.get("email"), "billing.email",
-                                                 max_length=254),
-                receiver_name=common.join_name(shipping.get("first_name"),
-                                               shipping.get("last_name")),
-                receiver_phone=common.optional_text(shipping.get("phone"), "shipping.phone",
-                                                    max_length=32),
+                buyer_phone=common.optional_text(
+                    billing.get("phone"), "billing.phone", max_length=32
+                ),
+                buyer_email=common.optional_text(
+                    billing.get("email"), "billing.email", max_length=254
+                ),
+                receiver_name=common.join_name(
+                    shipping.get("first_name"), shipping.get("last_name")
+                ),
+                receiver_phone=common.optional_text(
+                    shipping.get("phone"), "shipping.phone", max_length=32
+                ),
                 country=country.upper() if country else None,
                 province=common.optional_text(shipping.get("state"), "shipping.state"),
                 city=common.optional_text(shipping.get("city"), "shipping.city"),
@@ -135,16 +143,19 @@ class WooCommerceAdapter(ChannelAdapter):
                 currency=common.optional_text(order.get("currency"), "currency", max_length=3),
                 goods_amount=goods if lines else None,
                 shipping_amount=shipping_total,
-                discount_amount=common.optional_money(order.get("discount_total"),
-                                                      "discount_total"),
+                discount_amount=common.optional_money(
+                    order.get("discount_total"), "discount_total"
+                ),
                 tax_amount=common.optional_money(order.get("total_tax"), "total_tax"),
                 total_amount=total,
-                buyer_note=common.optional_text(order.get("customer_note"), "customer_note",
-                                                max_length=2000),
-                placed_at=common.optional_iso_time(order.get("date_created_gmt"),
-                                                   "date_created_gmt"),
+                buyer_note=common.optional_text(
+                    order.get("customer_note"), "customer_note", max_length=2000
+                ),
+                placed_at=common.optional_iso_time(
+                    order.get("date_created_gmt"), "date_created_gmt"
+                ),
                 paid_at=common.optional_iso_time(order.get("date_paid_gmt"), "date_paid_gmt"),
                 lines=tuple(lines),
                 facts=(StatusFactIn(account.system, status, None, modified),),
             )
-        ]  # fmt: skip
+        ]

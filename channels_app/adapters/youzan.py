@@ -116,9 +116,12 @@ class YouzanAdapter(ChannelAdapter):
         return [self._detail(account, body, status, common.mapping(full, "msg.full_order_info"))]
 
     def _detail(
-        self, account: AccountConfig, body: Mapping[str, Any], status: str,
+        self,
+        account: AccountConfig,
+        body: Mapping[str, Any],
+        status: str,
         full: Mapping[str, Any],
-    ) -> NormalizedOrder:  # fmt: skip
+    ) -> NormalizedOrder:
         info = common.mapping(full.get("order_info"), "full_order_info.order_info")
         external_id = common.text(info.get("tid"), "order_info.tid", max_length=128)
         when = common.china_time(
@@ -142,40 +145,49 @@ class YouzanAdapter(ChannelAdapter):
                     unit_price=common.money(item.get("price"), f"{path}.price"),
                     title=common.optional_text(item.get("title"), f"{path}.title") or "",
                 )
-            )  # fmt: skip
+            )
         paid_at = info.get("pay_time")
         return NormalizedOrder(
             channel=account.code,
             external_id=external_id,
             buyer_name=common.optional_text(buyer.get("fans_nickname"), "buyer_info.fans_nickname"),
-            buyer_phone=common.optional_text(buyer.get("buyer_phone"), "buyer_info.buyer_phone",
-                                             max_length=32),
-            receiver_name=common.optional_text(address.get("receiver_name"),
-                                               "address_info.receiver_name"),
-            receiver_phone=common.optional_text(address.get("receiver_tel"),
-                                                "address_info.receiver_tel", max_length=32),
+            buyer_phone=common.optional_text(
+                buyer.get("buyer_phone"), "buyer_info.buyer_phone", max_length=32
+            ),
+            receiver_name=common.optional_text(
+                address.get("receiver_name"), "address_info.receiver_name"
+            ),
+            receiver_phone=common.optional_text(
+                address.get("receiver_tel"), "address_info.receiver_tel", max_length=32
+            ),
             country="CN",
-            province=common.optional_text(address.get("delivery_province"),
-                                          "address_info.delivery_province"),
+            province=common.optional_text(
+                address.get("delivery_province"), "address_info.delivery_province"
+            ),
             city=common.optional_text(address.get("delivery_city"), "address_info.delivery_city"),
-            district=common.optional_text(address.get("delivery_district"),
-                                          "address_info.delivery_district"),
-            address=common.optional_text(address.get("delivery_address"),
-                                         "address_info.delivery_address"),
-            postal_code=common.optional_text(address.get("delivery_postal_code"),
-                                             "address_info.delivery_postal_code"),
+            district=common.optional_text(
+                address.get("delivery_district"), "address_info.delivery_district"
+            ),
+            address=common.optional_text(
+                address.get("delivery_address"), "address_info.delivery_address"
+            ),
+            postal_code=common.optional_text(
+                address.get("delivery_postal_code"), "address_info.delivery_postal_code"
+            ),
             currency="CNY",
             goods_amount=common.optional_money(pay.get("total_fee"), "pay_info.total_fee"),
             shipping_amount=common.optional_money(pay.get("post_fee"), "pay_info.post_fee"),
             total_amount=common.optional_money(pay.get("payment"), "pay_info.payment"),
             buyer_note=common.optional_text(
                 common.mapping(full.get("remark_info") or {}, "remark_info").get("buyer_message"),
-                "remark_info.buyer_message", max_length=2000,
+                "remark_info.buyer_message",
+                max_length=2000,
             ),
             placed_at=common.china_time(info["created"], "order_info.created")
-            if info.get("created") else None,
+            if info.get("created")
+            else None,
             paid_at=common.china_time(paid_at, "order_info.pay_time") if paid_at else None,
             lines=tuple(lines),
             facts=(StatusFactIn(account.system, status, None, when),),
             is_test=body.get("test") is True,
-        )  # fmt: skip
+        )

@@ -48,8 +48,11 @@ def _settings_for(kind: str, code: str) -> tuple[dict[str, str], dict[str, str]]
         public = private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        options = {"mchid": "1900000109", "platform_serial": f"PUB_KEY_ID_{_token(16).upper()}",
-                   "platform_public_key": public.decode()}  # fmt: skip
+        options = {
+            "mchid": "1900000109",
+            "platform_serial": f"PUB_KEY_ID_{_token(16).upper()}",
+            "platform_public_key": public.decode(),
+        }
         return options, {"apiv3_key": _token(32)}
     if kind == "dingtalk":
         return {}, {"token": _token(16), "aes_key": _token(43), "owner_key": f"ding{_token(16)}"}

@@ -9,6 +9,7 @@ once. Everything random comes from ``seed``; only the signing timestamps are the
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -84,16 +85,18 @@ def _send(
     base: str, request: encoders.Request, barrier: threading.Barrier | None
 ) -> tuple[int, float]:
     if barrier is not None:
-        try:
+        # A late partner breaks the barrier: send anyway, it is still a duplicate.
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass  # the partner is late: send anyway, still a duplicate
     started = time.perf_counter()
     try:
         response = _session().post(
-            base + request.path, params=request.query or None, data=request.body,
-            headers=request.headers, timeout=30,
-        )  # fmt: skip
+            base + request.path,
+            params=request.query or None,
+            data=request.body,
+            headers=request.headers,
+            timeout=30,
+        )
         status = response.status_code
     except requests.RequestException:
         status = 0
@@ -164,10 +167,12 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
 
 
 def run(
-    accounts: list[AccountConfig], config: RunConfig, *,
+    accounts: list[AccountConfig],
+    config: RunConfig,
+    *,
     progress: Callable[[Ledger, float], None] | None = None,
-) -> Ledger:  # fmt: skip
-    """Send until ``config.count`` deliveries (0 = forever) or ``max_seconds``; returns the ledger."""
+) -> Ledger:
+    """Send ``config.count`` deliveries (0 = forever) or until ``max_seconds``; the ledger."""
     ledger = Ledger()
     started = time.monotonic()
     next_report = started + 1

@@ -25,8 +25,9 @@ NOW = datetime(2024, 5, 1, 5, 0, tzinfo=UTC)
 KEY = __import__("base64").b64decode(AES_KEY + "=")
 
 
-def request(message: bytes, *, owner: str = OWNER, stamp_at: datetime = NOW,
-            tamper: str = "") -> InboundRequest:  # fmt: skip
+def request(
+    message: bytes, *, owner: str = OWNER, stamp_at: datetime = NOW, tamper: str = ""
+) -> InboundRequest:
     encrypted = encrypt(KEY, message, owner)
     stamp = str(int(stamp_at.timestamp() * 1000))
     nonce = "nEXhMP4r"

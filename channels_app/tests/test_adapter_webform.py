@@ -113,12 +113,20 @@ def test_wrong_types_are_precise_errors() -> None:
     with pytest.raises(NormalizeError, match=r"lines\[0\].qty"):
         WebformAdapter().normalize(
             ACCOUNT,
-            {"external_id": "W1", "status": "paid", "status_time": "2024-05-01T12:00:00+08:00",
-             "lines": [{"sku": "A", "qty": "two", "unit_price": "1.00"}]},
-        )  # fmt: skip
+            {
+                "external_id": "W1",
+                "status": "paid",
+                "status_time": "2024-05-01T12:00:00+08:00",
+                "lines": [{"sku": "A", "qty": "two", "unit_price": "1.00"}],
+            },
+        )
     with pytest.raises(NormalizeError, match="order_type"):
         WebformAdapter().normalize(
             ACCOUNT,
-            {"external_id": "W1", "status": "paid", "status_time": "2024-05-01T12:00:00+08:00",
-             "order_type": "weird"},
-        )  # fmt: skip
+            {
+                "external_id": "W1",
+                "status": "paid",
+                "status_time": "2024-05-01T12:00:00+08:00",
+                "order_type": "weird",
+            },
+        )

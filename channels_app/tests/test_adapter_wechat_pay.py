@@ -124,9 +124,11 @@ def test_stale_timestamp_is_refused() -> None:
 
 def test_unknown_serial_is_refused() -> None:
     other = AccountConfig(
-        code="mp-pay", kind="wechat_pay",
-        options={**ACCOUNT.options, "platform_serial": "OTHER"}, secrets=ACCOUNT.secrets,
-    )  # fmt: skip
+        code="mp-pay",
+        kind="wechat_pay",
+        options={**ACCOUNT.options, "platform_serial": "OTHER"},
+        secrets=ACCOUNT.secrets,
+    )
     with pytest.raises(VerificationError, match="unknown platform key"):
         WechatPayAdapter().verify(other, request(envelope(RESOURCE)))
 

@@ -16,16 +16,19 @@ from channels_app.sandbox.generator import PUSH_KINDS, generate_order
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC = PRIVATE.public_key().public_bytes(
-    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-).decode()
+PUBLIC = (
+    PRIVATE.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 ACCOUNTS = {
     "shopify": AccountConfig("s-shop", "shopify", {}, {"webhook_secret": "a" * 32}),
     "woocommerce": AccountConfig("s-woo", "woocommerce", {}, {"webhook_secret": "b" * 32}),
     "douyin": AccountConfig("s-dy", "douyin", {"app_key": "77"}, {"app_secret": "c" * 36}),
     "youzan": AccountConfig("s-yz", "youzan", {"client_id": "yz1"}, {"client_secret": "d" * 32}),
     "wechat_pay": AccountConfig(
-        "s-wx", "wechat_pay",
+        "s-wx",
+        "wechat_pay",
         {"mchid": "1", "platform_serial": "SER", "platform_public_key": PUBLIC},
         {"apiv3_key": "e" * 32},
     ),
@@ -33,7 +36,7 @@ ACCOUNTS = {
         "s-dt", "dingtalk", {}, {"token": "tk", "aes_key": "f" * 43, "owner_key": "dingX"}
     ),
     "webform": AccountConfig("s-web", "webform", {}, {"hmac_secret": "g" * 40}),
-}  # fmt: skip
+}
 
 
 def inbound(request: encoders.Request) -> InboundRequest:
@@ -76,11 +79,14 @@ def test_every_step_verifies_and_normalizes_to_the_planned_status(kind: str) -> 
 def test_bad_signatures_are_refused(kind: str) -> None:
     account = ACCOUNTS[kind]
     order = generate_order(kind, 1, random.Random(5), NOW)
-    request = encoders.wrap(account, encoders.PAYLOADS[kind](order, 0), sent_at=NOW,
-                            private_key=PRIVATE)  # fmt: skip
+    request = encoders.wrap(
+        account, encoders.PAYLOADS[kind](order, 0), sent_at=NOW, private_key=PRIVATE
+    )
     for variant in (0, 1):
         with pytest.raises(VerificationError):
-            adapters.get(kind)().verify(account, inbound(encoders.bad_signature(kind, request, variant)))
+            adapters.get(kind)().verify(
+                account, inbound(encoders.bad_signature(kind, request, variant))
+            )
 
 
 @pytest.mark.parametrize("variant", encoders.HOSTILE_KINDS)
@@ -91,8 +97,12 @@ def test_hostile_bodies_pass_verification_and_fail_processing(kind: str, variant
     order = generate_order(kind, 2, random.Random(6), NOW)
     sample = encoders.PAYLOADS[kind](order, 0)
     body = encoders.hostile_payload(kind, variant, "marker-1", sample.data)
-    request = encoders.wrap(account, encoders.Payload(body, "marker-1", sample.event_type),
-                            sent_at=NOW, private_key=PRIVATE)  # fmt: skip
+    request = encoders.wrap(
+        account,
+        encoders.Payload(body, "marker-1", sample.event_type),
+        sent_at=NOW,
+        private_key=PRIVATE,
+    )
     verified = adapter.verify(account, inbound(request))
     assert verified.process is True
     with pytest.raises((PayloadError, *_normalize_errors())):

@@ -19,8 +19,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--setup", action="store_true",
-                            help="create one sandbox-<kind> account per kind (existing kept)")
+        parser.add_argument(
+            "--setup",
+            action="store_true",
+            help="create one sandbox-<kind> account per kind (existing kept)",
+        )
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
         parser.add_argument("--count", type=int, default=1000, help="deliveries; 0 = forever")
@@ -29,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--hostile", type=float, default=0.05)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--threads", type=int, default=16)
-        parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)  # fmt: skip
+        parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         url: str = options["url"]
@@ -46,10 +49,15 @@ class Command(BaseCommand):
             except ChannelAccount.DoesNotExist:
                 raise CommandError(f"no sandbox account for {kind}: run with --setup") from None
         config = engine.RunConfig(
-            url=url.rstrip("/"), rate=options["rate"], count=options["count"],
-            duplicates=options["duplicates"], bad_signatures=options["bad_signatures"],
-            hostile=options["hostile"], seed=options["seed"], threads=options["threads"],
-        )  # fmt: skip
+            url=url.rstrip("/"),
+            rate=options["rate"],
+            count=options["count"],
+            duplicates=options["duplicates"],
+            bad_signatures=options["bad_signatures"],
+            hostile=options["hostile"],
+            seed=options["seed"],
+            threads=options["threads"],
+        )
 
         def progress(ledger: engine.Ledger, elapsed: float) -> None:
             total = len(ledger.sent)
@@ -58,9 +66,12 @@ class Command(BaseCommand):
                 f"{elapsed:6.1f}s sent {total} ({total / max(elapsed, 0.001):.0f}/s) "
                 f"orders {len(ledger.expected)} "
                 + " ".join(f"{name}={n}" for name, n in sorted(ledger.counts().items()))
-                + " | http " + " ".join(f"{code}={n}" for code, n in sorted(statuses.items()))
+                + " | http "
+                + " ".join(f"{code}={n}" for code, n in sorted(statuses.items()))
             )
 
         ledger = engine.run(accounts, config, progress=progress)
         errors = sum(n for code, n in ledger.statuses().items() if code == 0 or code >= 500)
-        self.stdout.write(f"done: {len(ledger.sent)} deliveries, {errors} errors (5xx or no answer)")
+        self.stdout.write(
+            f"done: {len(ledger.sent)} deliveries, {errors} errors (5xx or no answer)"
+        )
