@@ -62,13 +62,21 @@ def _burst(rule: CredibilityRule, order: NormalizedOrder) -> str:
     return ""
 
 
-def credibility_reason(*, kind: str, orders: list[NormalizedOrder]) -> str:
-    """The reason to hold a message, or '' when every order passes every enabled rule."""
-    rules = list(
+def credibility_rules_for(*, kind: str) -> list[CredibilityRule]:
+    """The enabled rules that apply to messages of one channel kind."""
+    return list(
         CredibilityRule.objects.filter(enabled=True)
         .filter(Q(channel_kind="") | Q(channel_kind=kind))
         .order_by("kind", "pk")
     )
+
+
+def credibility_reason(
+    *, kind: str, orders: list[NormalizedOrder], rules: list[CredibilityRule] | None = None
+) -> str:
+    """The reason to hold a message, or '' when every order passes every enabled rule."""
+    if rules is None:
+        rules = credibility_rules_for(kind=kind)
     for order in orders:
         for rule in rules:
             if rule.kind == CredibilityRuleKind.TEST_FLAG:

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import random
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import InvalidOperation
 from typing import Any
@@ -27,11 +28,11 @@ from django.db import (
 )
 from django.utils import timezone
 
-from channels_app.adapters.base import NormalizeError, adapters
-from channels_app.models import InboundMessage, InboxStatus
+from channels_app.adapters.base import AccountConfig, NormalizeError, adapters
+from channels_app.models import ChannelAccount, CredibilityRule, InboundMessage, InboxStatus
 from channels_app.parsing import PayloadError, payload_parse
 from channels_app.selectors import account_config
-from channels_app.services.credibility import credibility_reason
+from channels_app.services.credibility import credibility_reason, credibility_rules_for
 from channels_app.services.mapping import status_map_for_kind
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderConflictError, OrderError
@@ -75,6 +76,31 @@ RETURNING id
 """
 
 
+@dataclass
+class BatchCache:
+    """Reads shared by the messages of one claimed batch (a batch lasts about a second):
+    account configs, effective status maps and credibility rules."""
+
+    configs: dict[int, AccountConfig] = field(default_factory=dict)
+    status_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    rules: dict[str, list[CredibilityRule]] = field(default_factory=dict)
+
+    def config(self, account: ChannelAccount) -> AccountConfig:
+        if account.pk not in self.configs:
+            self.configs[account.pk] = account_config(account)
+        return self.configs[account.pk]
+
+    def status_map(self, kind: str) -> dict[str, str]:
+        if kind not in self.status_maps:
+            self.status_maps[kind] = status_map_for_kind(kind=kind)
+        return self.status_maps[kind]
+
+    def credibility_rules(self, kind: str) -> list[CredibilityRule]:
+        if kind not in self.rules:
+            self.rules[kind] = credibility_rules_for(kind=kind)
+        return self.rules[kind]
+
+
 class _Terminal(Exception):
     """Processing this message can never succeed as it stands; carries the reason."""
 
@@ -108,7 +134,7 @@ def _resolve_facts(
     return resolved
 
 
-def _process_locked(message: InboundMessage, *, user: Any | None) -> str:
+def _process_locked(message: InboundMessage, *, user: Any | None, cache: BatchCache) -> str:
     account = message.account
     if account.kind not in adapters:
         raise _Terminal(f"unknown channel kind {account.kind!r}")
@@ -118,15 +144,17 @@ def _process_locked(message: InboundMessage, *, user: Any | None) -> str:
     except PayloadError as exc:
         raise _Terminal(f"payload rejected: {exc}") from None
     try:
-        orders = adapter.normalize(account_config(account), payload)
+        orders = adapter.normalize(cache.config(account), payload)
     except ADAPTER_DATA_ERRORS as exc:
         raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
     orders = _resolve_facts(
-        orders, status_map=status_map_for_kind(kind=account.kind), message_id=message.pk
+        orders, status_map=cache.status_map(account.kind), message_id=message.pk
     )
     now = timezone.now()
     if not message.override_credibility:
-        reason = credibility_reason(kind=account.kind, orders=orders)
+        reason = credibility_reason(
+            kind=account.kind, orders=orders, rules=cache.credibility_rules(account.kind)
+        )
         if reason:
             message.status = InboxStatus.HELD
             message.reason = reason[:1000]
@@ -188,7 +216,9 @@ def _finish_failed(message_id: int, *, reason: str, terminal: bool) -> str:
         return message.status
 
 
-def inbox_message_process(*, message_id: int, user: Any | None = None) -> str:
+def inbox_message_process(
+    *, message_id: int, user: Any | None = None, cache: BatchCache | None = None
+) -> str:
     """Process one claimed message; returns its resulting status.
 
     Precondition: the caller claimed it (status ``processing``). Locks the message row for the
@@ -206,7 +236,7 @@ def inbox_message_process(*, message_id: int, user: Any | None = None) -> str:
             )
             if message is None or message.status != InboxStatus.PROCESSING:
                 return message.status if message is not None else ""
-            return _process_locked(message, user=user)
+            return _process_locked(message, user=user, cache=cache or BatchCache())
     except _Terminal as exc:
         logger.info("channels.inbox.failed message=%s reason=%s", message_id, exc)
         return _finish_failed(message_id, reason=str(exc), terminal=True)
@@ -228,8 +258,9 @@ def inbox_process_pending(*, limit: int = 100) -> int:
     workers at once.
     """
     handled = 0
+    cache = BatchCache()
     for message_id in inbox_claim(limit=limit):
-        inbox_message_process(message_id=message_id)
+        inbox_message_process(message_id=message_id, cache=cache)
         handled += 1
     return handled
 
