@@ -1,9 +1,17 @@
 """The hash chain, pure: canonical encoding of an event and the link hash. No database here.
 
-``hash(seq) = sha256(prev_hash ‖ canonical(event, seq))`` where ``prev_hash`` is the hex hash
-of seq − 1 (64 zeros for seq 1) and ``canonical`` is UTF-8 JSON with sorted keys, no spaces,
-times in UTC ISO 8601 with microseconds. The sequence number is part of the encoding, so moving
-an event to another place breaks the chain exactly where it moved.
+``hash(seq) = sha256(prev_hash ‖ canonical(seq, event))`` where ``prev_hash`` is the hex hash
+of seq − 1 (64 zeros for seq 1) and ``canonical`` is, in UTF-8::
+
+    JSON [1, seq, id, created_at, actor, action, order_id, subject_type, subject_id,
+          source_system]  (compact, non-ASCII kept)
+    0x1E before 0x1E after 0x1E references   (each in PostgreSQL's jsonb text form)
+
+``created_at`` is UTC ISO 8601 with microseconds (``2026-03-01T08:00:00.000000+00:00``). The
+JSON columns are taken in the text form PostgreSQL prints for jsonb (keys ordered, one space
+after ``:`` and ``,``), which is deterministic for a stored value; ``pg_dump`` keeps it. The
+sequence number is part of the encoding, so moving an event to another place breaks the chain
+exactly where it moved.
 """
 
 from __future__ import annotations
@@ -20,57 +28,45 @@ CANONICAL_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class EventFields:
-    """The fields of one ``LedgerEvent`` that the chain covers."""
+    """The fields of one ``LedgerEvent`` that the chain covers, as the database prints them."""
 
     event_id: int
-    created_at: datetime
+    created_at: str
     actor: str
     action: str
     order_id: int | None
     subject_type: str
     subject_id: str
     source_system: str
-    before: Any
-    after: Any
-    references: Any
+    before: str
+    after: str
+    references: str
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> EventFields:
-        """From ``SELECT id, created_at, actor, action, order_id, subject_type, subject_id,
-        source_system, before, after, "references"`` (JSON columns as text or decoded)."""
-        return cls(
-            row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-            _json(row[8]), _json(row[9]), _json(row[10]),
-        )  # fmt: skip
+        """From a row selected with ``EVENT_COLUMNS``."""
+        return cls(*row[:11])
 
 
+# created_at as UTC text and the JSON columns as jsonb text: no parsing, no time zones.
 EVENT_COLUMNS = (
-    "e.id, e.created_at, e.actor, e.action, e.order_id, e.subject_type, e.subject_id, "
-    'e.source_system, e.before, e.after, e."references"'
+    "e.id, to_char(e.created_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), e.actor, e.action, e.order_id, "
+    "e.subject_type, e.subject_id, e.source_system, e.before::text, e.after::text, "
+    'e."references"::text'
 )
 
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def canonical_encoding(seq: int, event: EventFields) -> bytes:
-    payload = {
-        "v": CANONICAL_VERSION,
-        "seq": seq,
-        "id": event.event_id,
-        "created_at": event.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": event.actor,
-        "action": event.action,
-        "order_id": event.order_id,
-        "subject_type": event.subject_type,
-        "subject_id": event.subject_id,
-        "source_system": event.source_system,
-        "before": event.before,
-        "after": event.after,
-        "references": event.references,
-    }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    head = _dumps(
+        [
+            CANONICAL_VERSION, seq, event.event_id, event.created_at, event.actor, event.action,
+            event.order_id, event.subject_type, event.subject_id, event.source_system,
+        ]
+    )  # fmt: skip
+    return "\x1e".join((head, event.before, event.after, event.references)).encode()
 
 
 def link_hash(prev_hash: str, seq: int, event: EventFields) -> str:
