@@ -567,9 +567,10 @@ SIGNATURE_HEADERS = {
 
 
 def _flip(value: str) -> str:
-    """Change one character near the middle (stays in the same alphabet)."""
+    """Change one character near the middle. A digit, so that it stays in the alphabet and a
+    case-insensitive compare (hex signatures) still sees the change."""
     i = len(value) // 2
-    return value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1 :]
+    return value[:i] + ("0" if value[i] != "0" else "1") + value[i + 1 :]
 
 
 def bad_signature(kind: str, request: Request, variant: int) -> Request:
