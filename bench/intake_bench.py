@@ -150,11 +150,11 @@ class Server:
 
 
 def _order_body(n: int, run: str) -> bytes:
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"sku": f"SKU-{k}", "title": f"商品 {k} / item {k}", "qty": k, "unit_price": f"{9 + k}.90"}
         for k in range(1, 6)
     ]
-    total = sum(int(line["qty"]) * float(line["unit_price"]) for line in lines)  # type: ignore[arg-type]
+    total = sum(k * (9 + k + 0.9) for k in range(1, 6))
     payload = {
         "external_id": f"B{run}-{n:06d}",
         "status": "paid",
@@ -360,9 +360,9 @@ def main() -> None:
     database_url = _bench_database_url()
     env = _server_env(database_url)
     _manage(env, "migrate", "--noinput")
+    _truncate(database_url)
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM channels_app_channelaccount WHERE code = %s", [ACCOUNT])
-    _truncate(database_url)
     _manage(env, "channel_add", "--kind", "webform", "--code", ACCOUNT, "--secret", HMAC_KEY)
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SHOW server_version").fetchone()

@@ -22,6 +22,7 @@ from channels_app.adapters.base import (
     Verified,
     adapters,
 )
+from channels_app.crypto import SecretsDecryptError
 from channels_app.models import ChannelAccount, InboundMessage, InboxSource, QuarantinedDelivery
 from channels_app.selectors import account_config
 from traceability.services import ledger_append
@@ -29,6 +30,7 @@ from traceability.services import ledger_append
 logger = logging.getLogger(__name__)
 
 NOT_FOUND = HookResponse(status=404, body=b'{"error":"unknown channel"}')
+UNAVAILABLE = HookResponse(status=503, body=b'{"error":"temporarily unavailable"}')
 # Headers never worth keeping (hop-by-hop or our own proxy's).
 _DROPPED_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "cookie"})
 
@@ -182,7 +184,21 @@ def webhook_receive(
     adapter = adapters.get(account.kind)()
     request = InboundRequest(body=body, headers=headers, query=query, received_at=received_at)
     try:
-        verified = adapter.verify(account_config(account), request)
+        config = account_config(account)
+    except SecretsDecryptError as exc:
+        # Our key configuration is broken, not the delivery: keep it and make the platform retry.
+        row = quarantine_store(
+            account_code=code,
+            reason=str(exc),
+            headers=headers,
+            body=body,
+            received_at=received_at,
+            response_status=UNAVAILABLE.status,
+        )
+        logger.error("channels.intake.secrets_unreadable code=%s", code)
+        return IntakeResult(response=UNAVAILABLE, quarantine_id=row.pk, reason=str(exc))
+    try:
+        verified = adapter.verify(config, request)
     except VerificationError as error:
         row = quarantine_store(
             account_code=code,

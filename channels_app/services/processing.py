@@ -29,6 +29,7 @@ from django.db import (
 from django.utils import timezone
 
 from channels_app.adapters.base import AccountConfig, NormalizeError, adapters
+from channels_app.crypto import SecretsDecryptError
 from channels_app.models import ChannelAccount, CredibilityRule, InboundMessage, InboxStatus
 from channels_app.parsing import PayloadError, payload_parse
 from channels_app.selectors import account_config
@@ -48,6 +49,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     InterfaceError,
     IntegrityError,
     OrderConflictError,
+    SecretsDecryptError,  # our key configuration, fixable: keep the message, try again later
 )
 # Errors an adapter raises on a payload it cannot read: the same payload fails the same way.
 ADAPTER_DATA_ERRORS: tuple[type[BaseException], ...] = (
