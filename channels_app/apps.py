@@ -15,3 +15,4 @@ class ChannelsConfig(AppConfig):
         # A duplicate kind raises RegistryError here, at start-up.
         for module in ADAPTER_MODULES:
             import_module(module)
+        from channels_app.outbound import hooks  # noqa: F401

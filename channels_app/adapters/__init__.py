@@ -12,4 +12,11 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.wechat_pay",
     "channels_app.adapters.dingtalk",
     "channels_app.adapters.webform",
+    "channels_app.adapters.amazon",
+    "channels_app.adapters.amazon_client",
+    "channels_app.adapters.pinduoduo",
+    "channels_app.adapters.pinduoduo_client",
+    "channels_app.adapters.douyin_client",
+    "channels_app.adapters.kingdee_k3",
+    "channels_app.adapters.kingdee_k3_client",
 )

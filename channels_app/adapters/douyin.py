@@ -28,6 +28,7 @@ from channels_app.adapters.base import (
     Verified,
     adapters,
 )
+from channels_app.adapters.douyin_detail import DETAIL_STATUS_MAP, detail_normalize, is_detail
 from orderhub.choices import Milestone, OrderType
 from orderhub.domain import NormalizedOrder, StatusFactIn
 
@@ -62,6 +63,16 @@ class DouyinAdapter(ChannelAdapter):
     options = (
         OptionSpec("app_key", "App key (sent as the app-id header)"),
         OptionSpec("app_secret", "App secret", secret=True),
+        # Order detail fetch and logistics write-back (channels_app.adapters.douyin_client).
+        OptionSpec(
+            "access_token",
+            "Shop access token (for order detail and write-back)",
+            required=False,
+            secret=True,
+        ),
+        OptionSpec(
+            "base_url", "API gateway (default https://openapi-fxg.jinritemai.com)", required=False
+        ),
     )
     default_status_map = {
         "tag:100": Milestone.PLACED,
@@ -70,6 +81,7 @@ class DouyinAdapter(ChannelAdapter):
         "tag:102": Milestone.HANDED_OVER,
         "tag:103": Milestone.DELIVERED,
         "tag:106": Milestone.CANCELLED,
+        **DETAIL_STATUS_MAP,
     }
 
     def verify(self, account: AccountConfig, request: InboundRequest) -> Verified:
@@ -109,6 +121,8 @@ class DouyinAdapter(ChannelAdapter):
         )
 
     def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
+        if is_detail(payload):  # a record fetched by the poller, not a push
+            return detail_normalize(account, payload)
         result = []
         for index, raw in enumerate(common.sequence(payload, "body")):
             path = f"body[{index}]"

@@ -48,3 +48,31 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 10},
     },
 }
+
+# --- pull channels, write-back, reconciliation ---------------------------------------------
+# A poll holds its account's lease this long (renewed per page); a crashed poll's lease expires.
+POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=120)
+POLL_BUDGET_SECONDS = env.float("POLL_BUDGET_SECONDS", default=45.0)
+# A relay holds a claimed outbox entry this long; a relay killed mid-send is replaced after it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+RECONCILE_WINDOW_MINUTES = env.int("RECONCILE_WINDOW_MINUTES", default=120)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "channels-poll-fanout": {
+            "task": "channels.poll_fanout",
+            "schedule": env.float("POLL_INTERVAL_SECONDS", default=60.0),
+            "options": {"expires": 30},
+        },
+        "channels-outbox-sweep": {
+            "task": "channels.outbox_sweep",
+            "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
+            "options": {"expires": 10},
+        },
+        "channels-reconcile-fanout": {
+            "task": "channels.reconcile_fanout",
+            "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
+            "options": {"expires": 300},
+        },
+    }
+)

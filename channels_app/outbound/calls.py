@@ -1,0 +1,57 @@
+"""The OutboundCall log: one row per HTTP attempt, written before the call and completed
+after it, each write in its own short autocommit (never inside the relay's transaction), so a
+relay killed mid-call leaves a ``started`` row as evidence."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from channels_app.models import OutboundCall
+
+
+class OutboundCallRecorder:
+    def __init__(self, *, account_id: int, outbox_id: int | None, order_id: int | None) -> None:
+        self.account_id = account_id
+        self.outbox_id = outbox_id
+        self.order_id = order_id
+        self.call_ids: list[int] = []
+
+    def start(self, *, operation: str, method: str, url: str, body: str) -> int:
+        call = OutboundCall.objects.create(
+            outbox_id=self.outbox_id,
+            account_id=self.account_id,
+            order_id_ref=self.order_id,
+            operation=operation[:64],
+            method=method[:8],
+            url=url[:1000],
+            request_body=body[:20000],
+            started_at=timezone.now(),
+        )
+        self.call_ids.append(call.pk)
+        return call.pk
+
+    def finish(
+        self,
+        call_id: int,
+        *,
+        status: int | None,
+        body: str,
+        latency_ms: int,
+        outcome: str,
+        error: str = "",
+    ) -> None:
+        OutboundCall.objects.filter(pk=call_id).update(
+            response_status=status,
+            response_body=body[:20000],
+            latency_ms=latency_ms,
+            outcome=outcome,
+            error=error[:2000],
+        )
+
+    def mark_last(self, outcome: str, error: str = "") -> None:
+        """Set the business outcome on the attempt's last call (e.g. ``already_done``)."""
+        if self.call_ids:
+            fields: dict[str, str] = {"outcome": outcome}
+            if error:
+                fields["error"] = error[:2000]
+            OutboundCall.objects.filter(pk=self.call_ids[-1]).update(**fields)

@@ -1,0 +1,1 @@
+"""Scheduled pull channels: lease, cursor, poll runs, reconciliation."""

@@ -1,0 +1,72 @@
+"""The contract between the poll service and a pulled kind.
+
+A puller does the HTTP (or ERP database) side of one account: it fetches one page from a
+cursor and returns the raw messages to store and the cursor to save with them. It never
+writes to our database; the poll service stores the page and the cursor in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from channels_app.adapters.base import AccountConfig
+from orderhub.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class PulledMessage:
+    """One raw record as the platform returned it, stored in the inbox like a push.
+
+    ``delivery_id`` is the dedupe key: the record's id and version (update time or row
+    version), so the same version fetched twice is one inbox row.
+    """
+
+    delivery_id: str
+    event_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: tuple[PulledMessage, ...]
+    cursor: Mapping[str, Any]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """What a channel's list API says about one order, for reconciliation."""
+
+    external_id: str
+    raw_status: str
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullContext:
+    """What a puller may use besides the account: the clock and rate-limit feedback."""
+
+    now: datetime
+    on_rate_limited: Callable[[float], None] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Puller(Protocol):
+    def page(self, cursor: Mapping[str, Any]) -> Page:
+        """Fetch the page the cursor points at (an empty cursor starts from the default)."""
+        ...
+
+    def channel_list(self, start: datetime, end: datetime) -> list[ChannelRecord]:
+        """Every order the channel updated in [start, end), with its current raw status."""
+        ...
+
+    def fetch(self, external_ids: list[str]) -> list[PulledMessage]:
+        """The full current record of each order, as inbox messages (for replay)."""
+        ...
+
+
+PullerFactory = Callable[[AccountConfig, PullContext], Puller]
+pullers: Registry[PullerFactory] = Registry("pullers")
