@@ -97,8 +97,11 @@ def append_rate(env: dict[str, str]) -> tuple[float, float]:
     processes = [
         subprocess.Popen(
             [sys.executable, __file__, "--writer", str(n), str(EVENTS_PER_WRITER), str(start_at)],
-            env=env, cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=env,
+            cwd=BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for n in range(WRITERS)
     ]
     outputs = [process.communicate()[0] for process in processes]
@@ -119,7 +122,7 @@ def ensure_ledger_events(total: int, *, order_ids: tuple[int, int] | None = None
         if missing <= 0:
             return 0
         first, count = order_ids or (0, 0)
-        order_expr = f"{first} + (g % {count})" if count else "NULL"
+        order_expr = f"{first} + (g %% {count})" if count else "NULL"
         cursor.execute(
             "INSERT INTO traceability_ledgerevent (created_at, actor, action, order_id, "
             'subject_type, subject_id, source_system, before, after, "references") '

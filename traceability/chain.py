@@ -1,7 +1,7 @@
 """The hash chain, pure: canonical encoding of an event and the link hash. No database here.
 
 ``hash(seq) = sha256(prev_hash ‖ canonical(seq, event))`` where ``prev_hash`` is the hex hash
-of seq − 1 (64 zeros for seq 1) and ``canonical`` is, in UTF-8::
+of seq - 1 (64 zeros for seq 1) and ``canonical`` is, in UTF-8::
 
     JSON [1, seq, id, created_at, actor, action, order_id, subject_type, subject_id,
           source_system]  (compact, non-ASCII kept)
@@ -51,7 +51,7 @@ class EventFields:
 # created_at as UTC text and the JSON columns as jsonb text: no parsing, no time zones.
 EVENT_COLUMNS = (
     "e.id, to_char(e.created_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), e.actor, e.action, e.order_id, "
+    '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\'), e.actor, e.action, e.order_id, '
     "e.subject_type, e.subject_id, e.source_system, e.before::text, e.after::text, "
     'e."references"::text'
 )

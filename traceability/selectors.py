@@ -191,7 +191,7 @@ def history_entries(order: Order) -> list[TraceEntry]:
     """Field changes recorded by django-simple-history, with who made them and why."""
     records = list(
         order.history.select_related("history_user").order_by("history_date", "history_id")
-    )  # type: ignore[attr-defined]
+    )
     entries = []
     previous = None
     for record in records:

@@ -122,12 +122,12 @@ def ledger_verify(
                         computed, stored_hash,
                     )  # fmt: skip
                     break
-                checkpoint = by_seq.get(seq)
-                if checkpoint is not None:
-                    if checkpoint.head_hash != computed:
+                covering = by_seq.get(seq)
+                if covering is not None:
+                    if covering.head_hash != computed:
                         broken = BrokenLink(
                             seq, event_id, "signed checkpoint names another head",
-                            checkpoint.head_hash, computed,
+                            covering.head_hash, computed,
                         )  # fmt: skip
                         break
                     matched_checkpoints += 1

@@ -146,7 +146,8 @@ def test_verify_passes_on_an_intact_chain_with_checkpoints(ledger_settings: Path
     append_events(20)
     ledger_seal()
     checkpoint = ledger_checkpoint_write(force=True)
-    assert checkpoint is not None and checkpoint.seq == 50
+    assert checkpoint is not None
+    assert checkpoint.seq == 50
     assert [c.seq for c in checkpoints.checkpoint_list()] == [30, 50]
     assert sorted(p.name for p in ledger_settings.iterdir()) == [
         "checkpoint-000000000030.json", "checkpoint-000000000050.json",
@@ -228,7 +229,8 @@ def test_reordered_seal_rows_are_detected() -> None:
     tamper("UPDATE traceability_ledgerseal SET seq = 6 WHERE seq = -5")
     code, _out, err = run_verify()
     assert code == 1
-    assert "BROKEN at seq 5" in err and "previous hash does not match" in err
+    assert "BROKEN at seq 5" in err
+    assert "previous hash does not match" in err
 
 
 @pytest.mark.django_db
@@ -284,15 +286,19 @@ def test_triggers_refuse_update_delete_and_truncate_for_ordinary_sessions() -> N
         "DELETE FROM traceability_ledgerseal",
     ]
     for statement in statements:
-        with pytest.raises(DatabaseError, match="the ledger is append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="the ledger is append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
     event.refresh_from_db()
     assert event.actor == "tester"
     assert LedgerSeal.objects.count() == 1
 
 
 APP_ROLE = "orderhub_ledger_app_test"
+REFUSED = "the ledger is append-only"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -356,9 +362,9 @@ def test_application_role_cannot_update_delete_or_truncate_the_ledger() -> None:
         "truncate": "InsufficientPrivilege",
         "update_seal": "InsufficientPrivilege",
         "delete_seal": "InsufficientPrivilege",
-        "update_granted": "the ledger is append-only: UPDATE on traceability_ledgerevent refused",
-        "delete_granted": "the ledger is append-only: DELETE on traceability_ledgerevent refused",
-        "truncate_granted": "the ledger is append-only: TRUNCATE on traceability_ledgerevent refused",
+        "update_granted": f"{REFUSED}: UPDATE on traceability_ledgerevent refused",
+        "delete_granted": f"{REFUSED}: DELETE on traceability_ledgerevent refused",
+        "truncate_granted": f"{REFUSED}: TRUNCATE on traceability_ledgerevent refused",
     }
     assert LedgerEvent.objects.count() == 3
     assert set(LedgerEvent.objects.values_list("actor", flat=True)) == {"tester", "app"}
@@ -374,7 +380,7 @@ def test_eight_concurrent_writer_processes_leave_a_valid_chain() -> None:
             env=subprocess_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )  # fmt: skip
+        )
         for n in range(8)
     ]
     # Seal while they write: late commits below sealed ids must still be chained once.
@@ -391,4 +397,5 @@ def test_eight_concurrent_writer_processes_leave_a_valid_chain() -> None:
     assert sorted(LedgerSeal.objects.values_list("seq", flat=True)) == list(range(1, total + 1))
     report = ledger_verify(public_key=checkpoints.public_key())
     assert (report.ok, report.events_checked, report.unsealed) == (True, total, 0)
-    assert report.checkpoints_checked >= 1 and runs >= 1
+    assert report.checkpoints_checked >= 1
+    assert runs >= 1

@@ -19,9 +19,8 @@ from django.urls import reverse
 
 from orderhub.choices import Milestone
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
-from orderhub.models import Order
+from orderhub.models import Order, Warehouse
 from orderhub.services import order_upsert, status_fact_record
-from tests.factories import WarehouseFactory
 from traceability.models import LedgerEvent
 from traceability.selectors import order_trace
 from traceability.services import ledger_append, ledger_seal_and_checkpoint
@@ -145,7 +144,7 @@ def test_trace_merges_ledger_facts_and_history_in_time_order() -> None:
     kinds = [entry.kind for entry in trace.entries]
     assert kinds.count("fact") == 4
     assert kinds.count("ledger") == LedgerEvent.objects.filter(order_id=order.pk).count() == 14
-    assert kinds.count("history") == order.history.count()  # type: ignore[attr-defined]
+    assert kinds.count("history") == order.history.count()
     assert [entry.at for entry in trace.entries] == sorted(entry.at for entry in trace.entries)
     facts = [(e.source_system, e.title) for e in trace.entries if e.kind == "fact"]
     assert facts[0] == ("tmall:flagship", "WAIT_SELLER_SEND_GOODS → Paid")
@@ -190,7 +189,8 @@ def test_trace_page_finds_the_order_by_any_identifier(
 def test_trace_page_is_scoped_to_the_users_warehouses(client: Client) -> None:
     order = build_order()
     user = User.objects.create_user("picker", password="x")
-    WarehouseFactory(code="WH-SH").staff.add(user)
+    warehouse = Warehouse.objects.create(code="WH-SH", name="上海仓")
+    warehouse.staff.add(user)
     client.force_login(user)
     assert client.get(reverse("traceability:trace_detail", args=[order.pk])).status_code == 404
     assert client.get(reverse("traceability:trace_pdf", args=[order.pk])).status_code == 404
@@ -255,7 +255,10 @@ def test_hostile_order_data_renders_as_text_and_fetches_nothing(
         f'<img src="file:///etc/passwd"><img src="{canary.url}/img.png">'
         f'<link rel="stylesheet" href="{canary.url}/x.css"> {canary.url}/plain'
     )
-    address = f"</dd><style>@import url({canary.url}/import.css); body {{ background: url(file:///etc/passwd) }}</style>"
+    address = (
+        f"</dd><style>@import url({canary.url}/import.css); "
+        "body { background: url(file:///etc/passwd) }</style>"
+    )
     order = build_order(note=note, address=address, extra_events=3)
     target = tmp_path / "hostile.pdf"
     call_command(
