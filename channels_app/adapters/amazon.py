@@ -45,6 +45,7 @@ class AmazonAdapter(ChannelAdapter):
         OptionSpec(
             "token_url", f"LWA token endpoint (default {DEFAULT_TOKEN_URL})", required=False
         ),
+        OptionSpec("page_size", "MaxResultsPerPage, 1-100 (default 100)", required=False),
         OptionSpec(
             "lookback_hours", "First poll starts this far back (default 24)", required=False
         ),

@@ -198,13 +198,14 @@ class AmazonPuller:
         self.context = context
         self.client = AmazonClient(account, HttpClient(on_rate_limited=context.on_rate_limited))
         self.lookback = timedelta(hours=float(account.options.get("lookback_hours") or 24))
+        self.page_size = min(PAGE_SIZE, int(account.options.get("page_size") or PAGE_SIZE))
 
     def _window_params(self, after: str, before: str) -> dict[str, Any]:
         return {
             "MarketplaceIds": ",".join(self.client.marketplaces),
             "LastUpdatedAfter": after,
             "LastUpdatedBefore": before,
-            "MaxResultsPerPage": PAGE_SIZE,
+            "MaxResultsPerPage": self.page_size,
         }
 
     def page(self, cursor: Mapping[str, Any]) -> Page:

@@ -40,6 +40,7 @@ class KingdeeK3Adapter(ChannelAdapter):
         OptionSpec(
             "writeback_table", f"Table written (default {DEFAULT_WRITEBACK_TABLE})", required=False
         ),
+        OptionSpec("page_size", "Rows per page (default 500)", required=False),
         OptionSpec(
             "overlap_seconds", "Re-read window behind the watermark (default 300)", required=False
         ),

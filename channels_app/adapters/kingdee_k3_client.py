@@ -69,6 +69,7 @@ class KingdeeK3Puller:
         self.account = account
         self.context = context
         self.table = account.options.get("table") or DEFAULT_TABLE
+        self.page_size = int(account.options.get("page_size") or PAGE_SIZE)
         self.overlap = timedelta(seconds=float(account.options.get("overlap_seconds") or 300))
 
     def _select(self, where: sql.Composable, params: list[Any], limit: int | None) -> list[Any]:
@@ -97,12 +98,12 @@ class KingdeeK3Puller:
         else:
             scan_time, scan_fid = watermark - self.overlap, 0
         rows = self._select(
-            sql.SQL("(fmodifytime, fid) > (%s, %s)"), [scan_time, scan_fid], PAGE_SIZE
+            sql.SQL("(fmodifytime, fid) > (%s, %s)"), [scan_time, scan_fid], self.page_size
         )
         messages = tuple(_row_message(row) for row in rows)
         if rows:
             watermark = max(watermark, rows[-1]["fmodifytime"])
-        if len(rows) == PAGE_SIZE:
+        if len(rows) == self.page_size:
             last = rows[-1]
             return Page(
                 messages,

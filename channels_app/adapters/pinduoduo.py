@@ -61,6 +61,7 @@ class PinduoduoAdapter(ChannelAdapter):
         OptionSpec("client_secret", "Client secret", secret=True),
         OptionSpec("access_token", "Merchant access token", secret=True),
         OptionSpec("base_url", f"API gateway (default {DEFAULT_BASE_URL})", required=False),
+        OptionSpec("page_size", "Orders per page, up to 100 (default 100)", required=False),
         OptionSpec(
             "lookback_hours", "First poll starts this far back (default 24)", required=False
         ),

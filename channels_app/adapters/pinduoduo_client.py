@@ -39,6 +39,7 @@ class PinduoduoClient:
         self.account = account
         self.http = http
         self.url = account.options.get("base_url") or DEFAULT_BASE_URL
+        self.page_size = min(PAGE_SIZE, int(account.options.get("page_size") or PAGE_SIZE))
 
     def call(self, api: str, params: Mapping[str, Any], *, now: datetime) -> Mapping[str, Any]:
         """One signed router call; returns the ``*_response`` object."""
@@ -91,7 +92,7 @@ class PinduoduoClient:
                 "refund_status": 5,
                 "is_lucky_flag": 0,
                 "page": page,
-                "page_size": PAGE_SIZE,
+                "page_size": self.page_size,
             },
             now=now,
         )
@@ -136,7 +137,7 @@ class PinduoduoPuller:
         if end <= start:
             return Page((), dict(cursor), True)
         first = self.client.increment_page(start, end, 1, now=now)
-        pages = max(1, math.ceil(int(first.get("total_count") or 0) / PAGE_SIZE))
+        pages = max(1, math.ceil(int(first.get("total_count") or 0) / self.client.page_size))
         if pages == 1:
             messages = tuple(_message(o, "increment") for o in first.get("order_sn_list") or [])
             return Page(messages, {"start_next": end}, end >= self._limit)
@@ -156,7 +157,7 @@ class PinduoduoPuller:
                     records[str(info["order_sn"])] = ChannelRecord(
                         str(info["order_sn"]), current_raw_status(info)
                     )
-                if number * PAGE_SIZE >= int(response.get("total_count") or 0):
+                if number * self.client.page_size >= int(response.get("total_count") or 0):
                     break
                 number += 1
             low = window_end

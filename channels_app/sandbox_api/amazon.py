@@ -41,6 +41,7 @@ class AmazonSandbox:
         self.tokens: dict[str, float] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.marketplace = "ATVPDKIKX0DER"
+        self.rate_limit_header = RATE_LIMIT_HEADER
 
     # --- set-up -------------------------------------------------------------------------
     def client_add(self, client_id: str, client_secret: str, refresh_token: str) -> None:
@@ -194,7 +195,7 @@ class AmazonSandbox:
                 "The access token you provided has expired.",
             )
         reply: Reply = handler(request)
-        reply.headers.setdefault("x-amzn-RateLimit-Limit", RATE_LIMIT_HEADER)
+        reply.headers.setdefault("x-amzn-RateLimit-Limit", self.rate_limit_header)
         reply.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
         return reply
 

@@ -1,0 +1,56 @@
+"""Accounts wired to a running sandbox, for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+from channels_app.models import ChannelAccount
+from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.services import channel_account_create
+
+AMAZON_CLIENT = ("amzn1.application-oa2-client.sandbox", "lwa-secret", "Atzr|sandbox-refresh")
+PDD_CLIENT = ("pdd-client-1", "pdd-secret", "pdd-access-token")
+DOUYIN_APP = ("7100000000000000001", "douyin-app-secret", "douyin-access-token")
+
+
+def amazon_account(api: SandboxAPI, *, code: str = "amazon-us", **options: str) -> ChannelAccount:
+    client_id, client_secret, refresh = AMAZON_CLIENT
+    api.amazon.client_add(client_id, client_secret, refresh)
+    return channel_account_create(
+        kind="amazon",
+        code=code,
+        options={
+            "client_id": client_id,
+            "marketplace_ids": api.amazon.marketplace,
+            "base_url": api.url,
+            "token_url": f"{api.url}/auth/o2/token",
+            **options,
+        },
+        secrets={"client_secret": client_secret, "refresh_token": refresh},
+    )
+
+
+def pinduoduo_account(api: SandboxAPI, *, code: str = "pdd-shop", **options: str) -> ChannelAccount:
+    client_id, client_secret, token = PDD_CLIENT
+    api.pinduoduo.client_add(client_id, client_secret, token)
+    return channel_account_create(
+        kind="pinduoduo",
+        code=code,
+        options={"client_id": client_id, "base_url": f"{api.url}/api/router", **options},
+        secrets={"client_secret": client_secret, "access_token": token},
+    )
+
+
+def douyin_account(api: SandboxAPI, *, code: str = "douyin-shop", **options: str) -> ChannelAccount:
+    app_key, app_secret, token = DOUYIN_APP
+    api.douyin.app_add(app_key, app_secret, token)
+    return channel_account_create(
+        kind="douyin",
+        code=code,
+        options={"app_key": app_key, "base_url": api.url, **options},
+        secrets={"app_secret": app_secret, "access_token": token},
+    )
+
+
+def kingdee_account(dsn: str, *, code: str = "erp-k3", **options: str) -> ChannelAccount:
+    return channel_account_create(
+        kind="kingdee_k3", code=code, options=dict(options), secrets={"dsn": dsn}
+    )
