@@ -147,3 +147,13 @@ def test_order_page_shows_every_system_side_by_side(admin_client: Client) -> Non
     assert section.index("erp:k3") < section.index("youzan:mall")
     assert "<code>TRADE_PAID</code>" in section
     assert "<code>已审核</code>" in section
+
+
+@pytest.mark.django_db
+def test_order_page_links_to_its_trace_and_pdf(admin_client: Client) -> None:
+    order = OrderFactory.create()
+    html = admin_client.get(
+        reverse("admin:orderhub_order_change", args=[order.pk])
+    ).content.decode()
+    assert f'href="/trace/order/{order.pk}/"' in html
+    assert f'href="/trace/order/{order.pk}/pdf/"' in html

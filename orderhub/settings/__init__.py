@@ -4,4 +4,5 @@ from orderhub.settings.api import *  # noqa: F403
 from orderhub.settings.core import *  # noqa: F403
 from orderhub.settings.database import *  # noqa: F403
 from orderhub.settings.security import *  # noqa: F403
+from orderhub.settings.ledger import *  # noqa: F403
 from orderhub.settings.tasks import *  # noqa: F403
