@@ -54,3 +54,20 @@ def kingdee_account(dsn: str, *, code: str = "erp-k3", **options: str) -> Channe
     return channel_account_create(
         kind="kingdee_k3", code=code, options=dict(options), secrets={"dsn": dsn}
     )
+
+
+def deliver_in_process(url: str, *, data: bytes, headers: dict[str, str], timeout: float) -> None:
+    """A ``send`` for ``DouyinSandbox.push_orders`` that hands each push to intake directly
+    (same verification and storage as the HTTP view, without a live server)."""
+    from django.utils import timezone
+
+    from channels_app.services.intake import webhook_receive
+
+    code = url.rstrip("/").rsplit("/", 1)[-1]
+    webhook_receive(
+        code=code,
+        body=data,
+        headers={k.lower(): v for k, v in headers.items()},
+        query={},
+        received_at=timezone.now(),
+    )

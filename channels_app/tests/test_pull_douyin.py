@@ -1,0 +1,125 @@
+"""Douyin: pushes carry ids, the poller fetches the detail; a search catches lost pushes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from channels_app.adapters.douyin_client import sign
+from channels_app.models import InboundMessage
+from channels_app.pull.services import account_poll
+from channels_app.sandbox_api import SandboxAPI
+from channels_app.sandbox_api.testing import deliver_in_process, douyin_account
+from channels_app.selectors import account_config
+from channels_app.services import inbox_process_pending
+from orderhub.models import Order, StatusFact
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def api() -> Iterator[SandboxAPI]:
+    sandbox = SandboxAPI().start()
+    yield sandbox
+    sandbox.stop()
+
+
+def _drain() -> None:
+    while inbox_process_pending(limit=200):
+        pass
+
+
+def test_request_signature_is_hmac_sha256_over_the_documented_string() -> None:
+    # hex(hmac_sha256("sec", 'secapp_key123methodorder.orderDetailparam_json{"shop_order_id":"1"}'
+    #     'timestamp1700000000v2sec')), computed once and fixed here.
+    value = sign(app_key="123", app_secret="sec", method="order.orderDetail",
+                 params_text='{"shop_order_id":"1"}', timestamp="1700000000")  # fmt: skip
+    assert value == "c5bcc253fa6d958f17fe86f51ed657295f8431a6b09f86581f5f5cefb3b29e6b"
+
+
+def test_pushes_with_ids_trigger_a_detail_fetch(api: SandboxAPI) -> None:
+    account = douyin_account(api)
+    report = api.douyin.push_orders(
+        account=account_config(account), hook_url=f"http://hub/hooks/{account.code}/",
+        count=8, seed=7, now=datetime.now(UTC), send=deliver_in_process,
+    )  # fmt: skip
+    pushes = InboundMessage.objects.filter(account=account, source="webhook").count()
+    assert pushes == report.sent > 8
+    _drain()
+    assert Order.objects.filter(channel=account.code, lines__isnull=False).count() == 0
+
+    result = account_poll(account_id=account.pk)
+
+    assert result.outcome == "ok"
+    assert api.calls["order.orderDetail"] == 8  # one per pushed order, not per push
+    details = InboundMessage.objects.filter(account=account, source="poll")
+    assert details.count() == 8  # the search found the same versions: skipped
+    _drain()
+    for order in report.orders:
+        hub = Order.objects.get(channel=account.code, external_id=order.external_id)
+        assert hub.status == order.final_milestone
+        assert hub.lines.count() == len(order.lines)
+        assert StatusFact.objects.filter(order=hub, raw_status__startswith="order_status:").exists()
+
+    # Nothing new: no further detail calls.
+    account_poll(account_id=account.pk)
+    assert api.calls["order.orderDetail"] == 8
+
+
+def test_search_finds_orders_whose_pushes_never_arrived(api: SandboxAPI) -> None:
+    account = douyin_account(api)
+    report = api.douyin.push_orders(
+        account=account_config(account), hook_url="http://hub/hooks/x/", count=130, seed=3,
+        now=datetime.now(UTC), drop_rate=1.0, send=deliver_in_process,
+    )  # fmt: skip
+    assert (report.sent, InboundMessage.objects.count()) == (0, 0)
+
+    result = account_poll(account_id=account.pk)
+
+    assert (result.outcome, result.messages) == ("ok", 130)
+    assert api.calls["order.searchList"] == 2  # 130 orders, pages of 100
+    _drain()
+    assert Order.objects.filter(channel=account.code).count() == 130
+
+
+def test_rate_limited_search_is_waited_out(api: SandboxAPI) -> None:
+    account = douyin_account(api)
+    api.douyin.push_orders(
+        account=account_config(account), hook_url="http://hub/hooks/x/", count=5, seed=5,
+        now=datetime.now(UTC), drop_rate=1.0, send=deliver_in_process,
+    )  # fmt: skip
+    api.faults.rate_limit["order.searchList"] = 2
+
+    result = account_poll(account_id=account.pk)
+
+    assert (result.outcome, result.messages, result.rate_limited) == ("ok", 5, 2)
+
+
+def test_the_lease_stops_a_second_concurrent_poll(api: SandboxAPI) -> None:
+    account = douyin_account(api)
+    api.faults.pause_after["order.searchList"] = 0
+    results: list[Any] = []
+    first = threading.Thread(target=lambda: results.append(account_poll(account_id=account.pk)))
+    first.start()
+    while api.faults.paused["order.searchList"] == 0:
+        time.sleep(0.05)
+
+    assert account_poll(account_id=account.pk, force=True).outcome == "skipped_locked"
+    assert api.calls["order.searchList"] == 1
+    api.faults.release()
+    first.join(timeout=30)
+    assert results[0].outcome == "ok"
+
+
+def test_revoked_access_token_flags_the_account(api: SandboxAPI) -> None:
+    account = douyin_account(api)
+    api.douyin.tokens.clear()
+    assert account_poll(account_id=account.pk).outcome == "terminal_error"
+    account.refresh_from_db()
+    assert account.needs_attention is True
+    assert "30002" in account.attention_reason
