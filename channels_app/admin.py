@@ -262,3 +262,6 @@ class StatusMappingAdmin(SimpleHistoryAdmin):
 class CredibilityRuleAdmin(SimpleHistoryAdmin):
     list_display = ["name", "kind", "channel_kind", "enabled", "action"]
     list_filter = ["kind", "enabled"]
+
+
+from channels_app import admin_sync  # noqa: E402, F401 - pulls, write-back, reconciliation

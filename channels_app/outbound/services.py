@@ -316,3 +316,32 @@ def outbox_relay_pending(*, limit: int = 50) -> int:
         outbox_entry_send(entry_id=entry_id)
         handled += 1
     return handled
+
+
+@transaction.atomic
+def outbox_entry_requeue(*, entry_id: int, user: Any | None = None) -> OutboxEntry:
+    """ "Send again": put a failed or parked entry back in the queue (not an acknowledged one).
+
+    Safe: the writers check the platform before re-sending, so a duplicate cannot result.
+    """
+    entry = OutboxEntry.objects.select_for_update().get(pk=entry_id)
+    if entry.status == OutboxStatus.ACKNOWLEDGED:
+        return entry
+    before = entry.status
+    entry.status = OutboxStatus.PENDING
+    entry.next_attempt_at = timezone.now()
+    entry.lease_until = None
+    entry.save(update_fields=["status", "next_attempt_at", "lease_until"])
+    ledger_append(
+        action="outbox.requeued",
+        actor=user.get_username() if user is not None else "system",
+        order_id=entry.order_id,
+        subject_type="outbox_entry",
+        subject_id=entry.pk,
+        before={"status": before},
+        after={"status": entry.status},
+    )
+    from channels_app.outbound.tasks import outbox_relay_task
+
+    call_on_commit(lambda: outbox_relay_task.apply_async(kwargs={"entry_id": entry.pk}))
+    return entry

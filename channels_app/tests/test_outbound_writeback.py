@@ -17,6 +17,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from channels_app.adapters.kingdee_k3_client import kingdee_k3_write
 from channels_app.models import (
     ChannelAccount,
     OutboundCall,
@@ -24,11 +25,10 @@ from channels_app.models import (
     OutboxEntry,
     OutboxStatus,
 )
-from channels_app.adapters.kingdee_k3_client import kingdee_k3_write
 from channels_app.outbound.base import WriteRequest
 from channels_app.outbound.services import outbox_relay_pending
-from channels_app.pull.http import HttpClient
 from channels_app.outbound.tasks import outbox_sweep_task
+from channels_app.pull.http import HttpClient
 from channels_app.pull.services import account_poll
 from channels_app.sandbox.generator import generate_order
 from channels_app.sandbox_api import SandboxAPI
@@ -115,7 +115,8 @@ def test_shipped_in_the_warehouse_reaches_the_channel_once(api: SandboxAPI) -> N
     assert (call.operation, call.response_status, call.outcome) == (
         "logistics.add", 200, OutboundOutcome.ACKNOWLEDGED,
     )  # fmt: skip
-    assert call.latency_ms is not None and '"logistics_code":"SF1234567890"' in call.request_body
+    assert call.latency_ms is not None
+    assert '"logistics_code":"SF1234567890"' in call.request_body
     ack = StatusFact.objects.get(order=order, raw_status="ack:ship_confirm")
     assert (ack.system, ack.milestone, ack.outcome) == (
         f"douyin:{account.code}", "waybill_issued", "confirmed",

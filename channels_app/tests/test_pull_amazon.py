@@ -126,7 +126,8 @@ def test_persistent_rate_limit_ends_the_run_with_a_backoff_not_an_error(api: San
     assert first.outcome == "rate_limited"
     assert first.messages == 0
     state = PollState.objects.get(account=account)
-    assert state.next_poll_at is not None and state.next_poll_at > timezone.now()
+    assert state.next_poll_at is not None
+    assert state.next_poll_at > timezone.now()
     account.refresh_from_db()
     assert account.needs_attention is False
 
@@ -141,7 +142,9 @@ def test_expired_access_token_is_refreshed_once(api: SandboxAPI) -> None:
     account = amazon_account(api)
     account_poll(account_id=account.pk)
     api.amazon.expire_tokens()
-    api.amazon.order_add(status="Pending", updated=datetime.now(UTC) - timedelta(minutes=4), number=99)
+    api.amazon.order_add(
+        status="Pending", updated=datetime.now(UTC) - timedelta(minutes=4), number=99
+    )
     PollState.objects.filter(account=account).update(cursor={})  # read the whole lookback again
 
     result = account_poll(account_id=account.pk)
@@ -217,7 +220,9 @@ def test_crash_between_two_pages_resumes_without_loss_or_duplicate(
     with log.open("wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-c", POLL_SCRIPT.format(account_id=account.pk)],
-            cwd=BASE_DIR, env=subprocess_env(POLL_LEASE_SECONDS="2"), stdout=out,
+            cwd=BASE_DIR,
+            env=subprocess_env(POLL_LEASE_SECONDS="2"),
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60

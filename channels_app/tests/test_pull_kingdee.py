@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def erp_dsn() -> Iterator[str]:
+def erp_dsn() -> str:
     from conftest import database_url_for_subprocess
 
     dsn = erp_database_create(
@@ -29,7 +28,7 @@ def erp_dsn() -> Iterator[str]:
     with psycopg.connect(dsn, autocommit=True) as erp:
         erp.execute("TRUNCATE t_orderhub_order_sync, t_orderhub_writeback RESTART IDENTITY")
         erp.execute("ALTER SEQUENCE t_orderhub_rowversion RESTART")
-    yield dsn
+    return dsn
 
 
 def _keys(account_id: int) -> list[str]:

@@ -51,9 +51,7 @@ def test_five_percent_dropped_pushes_are_recovered_within_two_cycles(api: Sandbo
     _drain()
 
     def wrong() -> list[str]:
-        hub = dict(
-            Order.objects.filter(channel=account.code).values_list("external_id", "status")
-        )
+        hub = dict(Order.objects.filter(channel=account.code).values_list("external_id", "status"))
         return [o.external_id for o in report.orders if hub.get(o.external_id) != o.final_milestone]
 
     assert report.dropped > 10  # about 5% of the pushes never arrived...
@@ -66,7 +64,8 @@ def test_five_percent_dropped_pushes_are_recovered_within_two_cycles(api: Sandbo
     _drain()
     second = channel_reconcile(account_id=account.pk, window_start=window[0], window_end=window[1])
 
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.channel_count, first.missing_count, first.replayed_count) == (
         200, len(lost), len(lost),
     )  # fmt: skip
@@ -89,7 +88,8 @@ def test_no_gap_no_replay(api: SandboxAPI) -> None:
     messages = InboundMessage.objects.count()
 
     run = channel_reconcile(
-        account_id=account.pk, window_start=now - timedelta(hours=12),
+        account_id=account.pk,
+        window_start=now - timedelta(hours=12),
         window_end=now + timedelta(hours=2),
     )
 

@@ -1,0 +1,86 @@
+"""``manage.py sandbox_api [--port 8765] [--orders 30] [--erp-database NAME]``.
+
+Serves the sandbox platform APIs (Amazon SP-API + LWA, Pinduoduo router, Douyin gateway)
+on 127.0.0.1, with a few orders per platform, prints its URL and the ``channel_add``
+commands that point accounts at it, and runs until interrupted. Faults on demand:
+``POST /_sandbox/faults`` with ``{"rate_limit": {"getOrders": 3}, "server_error": {...},
+"slow": {...}, "hold_after_effect": {...}, "expire_tokens": true}``; counters at
+``GET /_sandbox/stats``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from channels_app.sandbox_api import SandboxAPI
+from channels_app.sandbox_api.testing import AMAZON_CLIENT, DOUYIN_APP, PDD_CLIENT
+
+
+class Command(BaseCommand):
+    help = "Serve the sandbox platform APIs (pull and write-back) on 127.0.0.1."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--orders", type=int, default=30, help="orders per platform")
+        parser.add_argument(
+            "--erp-database", default="",
+            help="also create this database with the kingdee_k3 intermediate tables",
+        )  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        api = SandboxAPI(port=options["port"])
+        client_id, client_secret, refresh = AMAZON_CLIENT
+        api.amazon.client_add(client_id, client_secret, refresh)
+        pdd_id, pdd_secret, pdd_token = PDD_CLIENT
+        api.pinduoduo.client_add(pdd_id, pdd_secret, pdd_token)
+        app_key, app_secret, douyin_token = DOUYIN_APP
+        api.douyin.app_add(app_key, app_secret, douyin_token)
+        now = datetime.now(UTC)
+        for number in range(options["orders"]):
+            updated = now - timedelta(minutes=5 + 7 * number)
+            api.amazon.order_add(status="Unshipped", updated=updated, number=number)
+            api.pinduoduo.order_add(updated=updated, number=number)
+        api.start()
+        url = api.url
+        self.stdout.write(f"Sandbox platform APIs: {url}  (stats: {url}/_sandbox/stats)")
+        self.stdout.write("Point accounts at it:")
+        self.stdout.write(
+            f"  manage.py channel_add --kind amazon --code amazon-sandbox"
+            f" --option client_id={client_id} --option marketplace_ids={api.amazon.marketplace}"
+            f" --option base_url={url} --option token_url={url}/auth/o2/token"
+            f" --secret client_secret={client_secret} --secret 'refresh_token={refresh}'"
+        )
+        self.stdout.write(
+            f"  manage.py channel_add --kind pinduoduo --code pdd-sandbox"
+            f" --option client_id={pdd_id} --option base_url={url}/api/router"
+            f" --secret client_secret={pdd_secret} --secret access_token={pdd_token}"
+        )
+        self.stdout.write(
+            f"  manage.py channel_add --kind douyin --code douyin-sandbox"
+            f" --option app_key={app_key} --option base_url={url}"
+            f" --secret app_secret={app_secret} --secret access_token={douyin_token}"
+        )
+        if options["erp_database"]:
+            from django.db import connection
+
+            from channels_app.sandbox_api.erp import erp_database_create
+
+            params = connection.get_connection_params()
+            server = " ".join(
+                f"{key}={params[key]}" for key in ("host", "port", "user", "dbname")
+                if params.get(key)
+            )  # fmt: skip
+            dsn = erp_database_create(server_dsn=server, name=options["erp_database"])
+            self.stdout.write(
+                f"  manage.py channel_add --kind kingdee_k3 --code erp-sandbox --secret 'dsn={dsn}'"
+            )
+        self.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            api.stop()
