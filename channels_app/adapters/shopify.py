@@ -43,6 +43,13 @@ class ShopifyAdapter(ChannelAdapter):
         OptionSpec(
             "shop_domain", "The *.myshopify.com domain (checked when given)", required=False
         ),
+        # Write-back (channels_app.outbound.shop_writers).
+        OptionSpec(
+            "access_token", "Admin API access token (write-back)", required=False, secret=True
+        ),
+        OptionSpec(
+            "base_url", "Admin API base URL (default https://<shop_domain>)", required=False
+        ),
     )
     default_status_map = {
         "financial_status:pending": Milestone.PLACED,

@@ -43,6 +43,14 @@ class WooCommerceAdapter(ChannelAdapter):
             "The shop's home URL (X-WC-Webhook-Source, checked when given)",
             required=False,
         ),
+        # Write-back (channels_app.outbound.shop_writers).
+        OptionSpec(
+            "consumer_key", "REST API consumer key (write-back)", required=False, secret=True
+        ),
+        OptionSpec(
+            "consumer_secret", "REST API consumer secret (write-back)", required=False, secret=True
+        ),
+        OptionSpec("base_url", "REST API base URL (default site_url)", required=False),
     )
     default_status_map = {
         "pending": Milestone.PLACED,

@@ -44,6 +44,13 @@ class YouzanAdapter(ChannelAdapter):
         OptionSpec("client_id", "Youzan cloud client_id"),
         OptionSpec("client_secret", "Youzan cloud client_secret", secret=True),
         OptionSpec("kdt_id", "Shop id (kdt_id, checked when given)", required=False),
+        # Write-back (channels_app.outbound.shop_writers).
+        OptionSpec(
+            "access_token", "Open API access token (write-back)", required=False, secret=True
+        ),
+        OptionSpec(
+            "base_url", "Open API base URL (default https://open.youzanyun.com)", required=False
+        ),
     )
     default_status_map = {
         "WAIT_BUYER_PAY": Milestone.PLACED,

@@ -3,6 +3,7 @@ tasks). Imported once from ``ChannelsConfig.ready()``."""
 
 from __future__ import annotations
 
+from channels_app.outbound import shop_writers as _shop_writers  # noqa: F401 - registers
 from channels_app.outbound import tasks as _outbound_tasks  # noqa: F401 - registers tasks
 from channels_app.outbound.services import outbox_entries_for_transition
 from channels_app.pull import tasks as _pull_tasks  # noqa: F401 - registers tasks

@@ -142,6 +142,7 @@ class SandboxAPI:
         from channels_app.sandbox_api.amazon import AmazonSandbox
         from channels_app.sandbox_api.douyin import DouyinSandbox
         from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
+        from channels_app.sandbox_api.shops import ShopsSandbox
 
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
@@ -151,6 +152,7 @@ class SandboxAPI:
         self.amazon = AmazonSandbox(self)
         self.pinduoduo = PinduoduoSandbox(self)
         self.douyin = DouyinSandbox(self)
+        self.shops = ShopsSandbox(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -219,7 +221,7 @@ class SandboxAPI:
         try:
             if request.path.startswith("/_sandbox/"):
                 return self._control(request)
-            for platform in (self.amazon, self.pinduoduo, self.douyin):
+            for platform in (self.amazon, self.pinduoduo, self.douyin, self.shops):
                 reply = platform.route(request)
                 if reply is not None:
                     return reply

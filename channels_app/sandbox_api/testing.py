@@ -71,3 +71,26 @@ def deliver_in_process(url: str, *, data: bytes, headers: dict[str, str], timeou
         query={},
         received_at=timezone.now(),
     )
+
+
+def shop_account(api: SandboxAPI, *, kind: str, code: str) -> ChannelAccount:
+    """A shopify, youzan or woocommerce account whose write-back goes to the sandbox."""
+    if kind == "shopify":
+        api.shops.shopify_tokens.add("shpat_sandbox")
+        return channel_account_create(
+            kind=kind, code=code,
+            options={"shop_domain": "sandbox.myshopify.com", "base_url": api.url},
+            secrets={"webhook_secret": "whsec", "access_token": "shpat_sandbox"},
+        )  # fmt: skip
+    if kind == "youzan":
+        api.shops.youzan_tokens.add("yz-token")
+        return channel_account_create(
+            kind=kind, code=code, options={"client_id": "yz-client", "base_url": api.url},
+            secrets={"client_secret": "yz-secret", "access_token": "yz-token"},
+        )  # fmt: skip
+    api.shops.woo_keys["ck_sandbox"] = "cs_sandbox"
+    return channel_account_create(
+        kind=kind, code=code, options={"base_url": api.url},
+        secrets={"webhook_secret": "whsec", "consumer_key": "ck_sandbox",
+                 "consumer_secret": "cs_sandbox"},
+    )  # fmt: skip

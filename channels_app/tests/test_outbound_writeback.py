@@ -25,7 +25,7 @@ from channels_app.models import (
     OutboxEntry,
     OutboxStatus,
 )
-from channels_app.outbound.base import WriteRequest
+from channels_app.outbound.base import WriteRequest, writers
 from channels_app.outbound.services import outbox_relay_pending
 from channels_app.outbound.tasks import outbox_sweep_task
 from channels_app.pull.http import HttpClient
@@ -39,6 +39,7 @@ from channels_app.sandbox_api.testing import (
     douyin_account,
     kingdee_account,
     pinduoduo_account,
+    shop_account,
 )
 from channels_app.selectors import account_config
 from channels_app.services import inbox_process_pending
@@ -365,3 +366,52 @@ def test_outbox_rows_are_not_written_without_a_writer_account() -> None:
     assert Order.objects.get().status == "waybill_issued"
     assert OutboxEntry.objects.count() == 0
     assert os.environ.get("OUTBOX_LEASE_SECONDS") in (None, "3")
+
+
+@pytest.mark.parametrize(
+    ("kind", "external_id", "operation"),
+    [("shopify", "820982911946154508", "shopify.fulfillments.json"),
+     ("youzan", "E20260501123456000001", "youzan.logistics.online.confirm"),
+     ("woocommerce", "727", "woocommerce.orders")],
+)  # fmt: skip
+def test_shop_channels_get_their_real_call_once(
+    api: SandboxAPI, kind: str, external_id: str, operation: str
+) -> None:
+    account = shop_account(api, kind=kind, code=f"{kind}-shop")
+    {"shopify": api.shops.shopify_order_add, "youzan": api.shops.youzan_trade_add,
+     "woocommerce": api.shops.woo_order_add}[kind](external_id)  # fmt: skip
+    order_upsert(
+        normalized=NormalizedOrder(
+            channel=account.code, external_id=external_id,
+            facts=(StatusFactIn(f"{kind}:{account.code}", "paid", "paid", timezone.now()),),
+        ),
+        user=None, source=f"{kind}:{account.code}",
+    )  # fmt: skip
+    order = Order.objects.get(external_id=external_id)
+    _ship_in_warehouse(order)
+
+    entry = OutboxEntry.objects.get()
+    request = WriteRequest(
+        action=entry.action, milestone=entry.milestone, external_id=external_id,
+        payload=entry.payload, idempotency_key=entry.idempotency_key, attempt=1,
+    )  # fmt: skip
+    first = writers.get(kind)(account_config(account), HttpClient(), request)
+    assert first.already_done is False
+    assert api.effective[(kind, external_id)] == 1
+
+    # That relay died before recording the acknowledgement; the next one sends again.
+    assert outbox_relay_pending() == 1
+
+    assert api.effective[(kind, external_id)] == 1
+    entry.refresh_from_db()
+    assert (entry.status, entry.attempts) == (OutboxStatus.ACKNOWLEDGED, 1)
+    assert StatusFact.objects.filter(order=order, raw_status="ack:ship_confirm").count() == 1
+    if kind == "shopify":
+        fulfillment = api.shops.shopify[external_id]["fulfillments"][0]
+        assert (fulfillment["tracking_number"], fulfillment["tracking_company"]) == (
+            "SF1234567890", "shunfeng",
+        )  # fmt: skip
+    elif kind == "youzan":
+        assert api.shops.youzan[external_id]["out_sid"] == "SF1234567890"
+    else:
+        assert api.shops.woo[external_id]["status"] == "completed"
