@@ -62,7 +62,8 @@ def test_pinduoduo_shipped_order_has_paid_and_shipped_facts() -> None:
             "shipping_time": "2026-05-01 15:00:00", "updated_at": "2026-05-01 15:00:01",
             "created_time": "2026-05-01 09:58:00", "pay_amount": "35.50", "goods_amount": "35.50",
             "province": "浙江省", "city": "杭州市", "town": "西湖区", "tracking_number": "SF1",
-            "item_list": [{"outer_id": "MUG-CER-01", "goods_count": 1, "goods_price": Decimal("35.5"),
+            "item_list": [{"outer_id": "MUG-CER-01", "goods_count": 1,
+                           "goods_price": Decimal("35.5"),
                            "goods_name": "陶瓷马克杯"}]}  # fmt: skip
     (order,) = PinduoduoAdapter().normalize(PDD, {"order_info": info})
     assert [(f.raw_status, f.occurred_at) for f in order.facts] == [
