@@ -27,6 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--orders", type=int, default=30, help="orders per platform")
         parser.add_argument(
+            "--setup", action="store_true",
+            help="create the accounts that point at this sandbox (existing codes are kept)",
+        )  # fmt: skip
+        parser.add_argument(
             "--erp-database", default="",
             help="also create this database with the kingdee_k3 intermediate tables",
         )  # fmt: skip
@@ -64,6 +68,7 @@ class Command(BaseCommand):
             f" --option app_key={app_key} --option base_url={url}"
             f" --secret app_secret={app_secret} --secret access_token={douyin_token}"
         )
+        dsn = ""
         if options["erp_database"]:
             from django.db import connection
 
@@ -78,9 +83,35 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  manage.py channel_add --kind kingdee_k3 --code erp-sandbox --secret 'dsn={dsn}'"
             )
+        if options["setup"]:
+            self._setup(api, dsn)
         self.stdout.flush()
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             api.stop()
+
+    def _setup(self, api: SandboxAPI, erp_dsn: str) -> None:
+        """Accounts for the demo: the same secrets the sandbox was given above."""
+        from channels_app.models import ChannelAccount
+        from channels_app.sandbox_api.testing import (
+            amazon_account,
+            douyin_account,
+            kingdee_account,
+            pinduoduo_account,
+        )
+
+        wanted = [
+            ("amazon-sandbox", lambda code: amazon_account(api, code=code)),
+            ("pdd-sandbox", lambda code: pinduoduo_account(api, code=code)),
+            ("douyin-pull-sandbox", lambda code: douyin_account(api, code=code)),
+        ]
+        if erp_dsn:
+            wanted.append(("erp-sandbox", lambda code: kingdee_account(erp_dsn, code=code)))
+        for code, create in wanted:
+            if ChannelAccount.objects.filter(code=code).exists():
+                self.stdout.write(f"account {code}: exists")
+            else:
+                create(code)
+                self.stdout.write(f"account {code}: created")
