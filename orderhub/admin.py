@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
+from orderhub.choices import Milestone
 from orderhub.exceptions import OrderError
 from orderhub.models import Customer, Order, OrderLine, Product, StatusFact, Warehouse
 from orderhub.selectors import order_find, order_status_by_system, order_visible_to
@@ -50,17 +51,29 @@ class OrderLineInline(admin.TabularInline[OrderLine, Order]):
         return False
 
 
+def _milestone_label(value: str) -> str:
+    return str(Milestone(value).label) if value in Milestone.values else value
+
+
 class StatusFactInline(admin.TabularInline[StatusFact, Order]):
     model = StatusFact
     extra = 0
     fields = (
         "occurred_at", "received_at", "system", "raw_status", "milestone", "outcome",
-        "status_before", "status_after", "skipped",
+        "status_before_label", "status_after_label", "skipped",
     )  # fmt: skip
     readonly_fields = fields
     can_delete = False
     ordering = ["occurred_at", "id"]
     verbose_name_plural = _("status facts (every system, raw and canonical)")
+
+    @admin.display(description=_("order status before"))
+    def status_before_label(self, obj: StatusFact) -> str:
+        return _milestone_label(obj.status_before)
+
+    @admin.display(description=_("order status after"))
+    def status_after_label(self, obj: StatusFact) -> str:
+        return _milestone_label(obj.status_after)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

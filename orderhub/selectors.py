@@ -48,6 +48,7 @@ class SystemStatus:
     received_at: Any
     outcome: str
     fact_count: int
+    outcome_label: str = ""
 
 
 def order_status_by_system(*, order: Order) -> list[SystemStatus]:
@@ -67,6 +68,7 @@ def order_status_by_system(*, order: Order) -> list[SystemStatus]:
             received_at=fact.received_at,
             outcome=fact.outcome,
             fact_count=counts[system],
+            outcome_label=str(fact.get_outcome_display()),
         )
         for system, fact in sorted(latest.items())
     ]

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from traceability.models import LedgerEvent, LedgerSeal
 
@@ -29,7 +30,7 @@ class LedgerEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    @admin.display(description="subject")
+    @admin.display(description=_("subject"))
     def subject(self, obj: LedgerEvent) -> str:
         return f"{obj.subject_type} {obj.subject_id}"
 

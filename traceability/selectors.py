@@ -23,6 +23,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from orderhub.choices import Milestone
 from orderhub.models import Order, StatusFact
 from orderhub.registry import Registry
 from orderhub.selectors import SystemStatus, order_status_by_system
@@ -119,11 +120,15 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _status_label(value: Any) -> str:
+    return str(Milestone(value).label) if value in Milestone.values else str(value)
+
+
 def _ledger_title(event: LedgerEvent) -> str:
     label = str(ACTION_LABELS.get(event.action, event.action))
     before, after = event.before.get("status"), event.after.get("status")
     if before and after and before != after:
-        return f"{label}: {before} → {after}"
+        return f"{label}: {_status_label(before)} → {_status_label(after)}"
     return label
 
 
@@ -179,7 +184,10 @@ def fact_entries(order: Order) -> list[TraceEntry]:
                     (str(_("canonical status")), fact.milestone or "-"),
                     (str(_("outcome")), str(fact.get_outcome_display())),
                     (str(_("received at")), timezone.localtime(fact.received_at).isoformat()),
-                    (str(_("order status")), f"{fact.status_before} → {fact.status_after}"),
+                    (
+                        str(_("order status")),
+                        f"{_status_label(fact.status_before)} → {_status_label(fact.status_after)}",
+                    ),
                 ),
             )
         )

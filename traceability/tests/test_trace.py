@@ -147,7 +147,7 @@ def test_trace_merges_ledger_facts_and_history_in_time_order() -> None:
     assert kinds.count("history") == order.history.count()
     assert [entry.at for entry in trace.entries] == sorted(entry.at for entry in trace.entries)
     facts = [(e.source_system, e.title) for e in trace.entries if e.kind == "fact"]
-    assert facts[0] == ("tmall:flagship", "WAIT_SELLER_SEND_GOODS → Paid")
+    assert facts[0] == ("tmall:flagship", f"WAIT_SELLER_SEND_GOODS → {Milestone.PAID.label}")
     assert [(a.kind, a.resolved_by) for a in trace.anomalies] == [("sync_lag", "auto")]
     assert trace.anomalies[0].recovery_seconds is not None
     assert trace.ledger.event_count == trace.ledger.sealed_count == 14
