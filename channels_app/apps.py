@@ -15,4 +15,5 @@ class ChannelsConfig(AppConfig):
         # A duplicate kind raises RegistryError here, at start-up.
         for module in ADAPTER_MODULES:
             import_module(module)
+        from channels_app import trace  # noqa: F401 - registers the trace sources
         from channels_app.outbound import hooks  # noqa: F401

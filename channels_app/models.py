@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -31,6 +32,11 @@ class ChannelAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.code} ({self.kind})"
 
+    @property
+    def system(self) -> str:
+        """The ``StatusFact.system`` name of this account (see ``AccountConfig.system``)."""
+        return f"{self.kind}:{self.code}"
+
 
 class InboxStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
@@ -45,6 +51,7 @@ class InboxStatus(models.TextChoices):
 class InboxSource(models.TextChoices):
     WEBHOOK = "webhook", _("Webhook")
     MANUAL_IMPORT = "manual_import", _("Manual import")
+    POLL = "poll", _("Poll")
 
 
 class InboundMessage(models.Model):
@@ -93,6 +100,8 @@ class InboundMessage(models.Model):
             )
         ]
         indexes = [
+            # The trace of an order finds its raw messages by containment (order_ids @> [id]).
+            GinIndex(fields=["order_ids"], name="inbox_order_ids_gin"),
             models.Index(
                 fields=["next_attempt_at", "id"],
                 name="inbox_claimable_idx",

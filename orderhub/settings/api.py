@@ -15,4 +15,6 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Canonical orders, their lines and every system's status facts.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Order.status and StatusFact.milestone share one vocabulary: one schema enum.
+    "ENUM_NAME_OVERRIDES": {"MilestoneEnum": "orderhub.choices.Milestone"},
 }

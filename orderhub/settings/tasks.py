@@ -24,18 +24,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
 
-# --- channel intake -------------------------------------------------------------------------
-# Webhook bodies larger than this are refused with 413 before verification.
-WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
-# Fernet keys (comma-separated, the first encrypts) for channel account secrets at rest.
-CHANNEL_SECRETS_KEYS = env.list("CHANNEL_SECRETS_KEYS", default=[])
-# Without keys, development (DEBUG at start-up) derives a key from SECRET_KEY; production fails.
-CHANNEL_SECRETS_DEV_KEY_ALLOWED = env.bool("DEBUG", default=False)
-# How long a worker holds a claimed inbox message before another may take it over.
-INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
-# Transient failures are retried with backoff up to this many attempts, then failed_terminal.
-INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
-INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+# Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
+# the admin can change their schedules.
 CELERY_BEAT_SCHEDULE = {
     "channels-inbox-drain": {
         "task": "channels.inbox_drain",
@@ -47,32 +37,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("LEDGER_SEAL_INTERVAL_SECONDS", default=2.0),
         "options": {"expires": 10},
     },
+    "channels-poll-fanout": {
+        "task": "channels.poll_fanout",
+        "schedule": env.float("POLL_INTERVAL_SECONDS", default=60.0),
+        "options": {"expires": 30},
+    },
+    "channels-outbox-sweep": {
+        "task": "channels.outbox_sweep",
+        "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
+        "options": {"expires": 10},
+    },
+    "channels-reconcile-fanout": {
+        "task": "channels.reconcile_fanout",
+        "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
+        "options": {"expires": 300},
+    },
 }
-
-# --- pull channels, write-back, reconciliation ---------------------------------------------
-# A poll holds its account's lease this long (renewed per page); a crashed poll's lease expires.
-POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=120)
-POLL_BUDGET_SECONDS = env.float("POLL_BUDGET_SECONDS", default=45.0)
-# A relay holds a claimed outbox entry this long; a relay killed mid-send is replaced after it.
-OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
-OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
-RECONCILE_WINDOW_MINUTES = env.int("RECONCILE_WINDOW_MINUTES", default=120)
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "channels-poll-fanout": {
-            "task": "channels.poll_fanout",
-            "schedule": env.float("POLL_INTERVAL_SECONDS", default=60.0),
-            "options": {"expires": 30},
-        },
-        "channels-outbox-sweep": {
-            "task": "channels.outbox_sweep",
-            "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
-            "options": {"expires": 10},
-        },
-        "channels-reconcile-fanout": {
-            "task": "channels.reconcile_fanout",
-            "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
-            "options": {"expires": 300},
-        },
-    }
-)

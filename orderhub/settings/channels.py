@@ -1,0 +1,24 @@
+"""Channel intake, pull, write-back and reconciliation (README: Configuration)."""
+
+from orderhub.settings.env import env
+
+# --- channel intake -------------------------------------------------------------------------
+# Webhook bodies larger than this are refused with 413 before verification.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Fernet keys (comma-separated, the first encrypts) for channel account secrets at rest.
+CHANNEL_SECRETS_KEYS = env.list("CHANNEL_SECRETS_KEYS", default=[])
+# Without keys, development (DEBUG at start-up) derives a key from SECRET_KEY; production fails.
+CHANNEL_SECRETS_DEV_KEY_ALLOWED = env.bool("DEBUG", default=False)
+# How long a worker holds a claimed inbox message before another may take it over.
+INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
+# Transient failures are retried with backoff up to this many attempts, then failed_terminal.
+INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
+INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+# --- pull channels, write-back, reconciliation ---------------------------------------------
+# A poll holds its account's lease this long (renewed per page); a crashed poll's lease expires.
+POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=120)
+POLL_BUDGET_SECONDS = env.float("POLL_BUDGET_SECONDS", default=45.0)
+# A relay holds a claimed outbox entry this long; a relay killed mid-send is replaced after it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+RECONCILE_WINDOW_MINUTES = env.int("RECONCILE_WINDOW_MINUTES", default=120)
