@@ -14,7 +14,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     # DEBUG is passed explicitly: the environment wins over a developer's local .env file.
-    environment = {key: value for key, value in os.environ.items() if key != "DEBUG"}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests for their own process only.
+    skip = {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    environment = {key: value for key, value in os.environ.items() if key not in skip}
     environment.setdefault("DEBUG", "false")
     environment.update(env)
     return subprocess.run(

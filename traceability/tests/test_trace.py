@@ -140,7 +140,9 @@ def build_order(*, note: str = "", address: str = "文三路 100 号", extra_eve
 def test_trace_merges_ledger_facts_and_history_in_time_order() -> None:
     order = build_order()
     trace = order_trace(order=order)
-    assert trace.sources == ("facts", "history", "ledger")
+    assert trace.sources == (
+        "channels.inbound", "channels.outbound", "facts", "history", "ledger",
+    )  # fmt: skip
     kinds = [entry.kind for entry in trace.entries]
     assert kinds.count("fact") == 4
     assert kinds.count("ledger") == LedgerEvent.objects.filter(order_id=order.pk).count() == 14
