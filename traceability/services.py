@@ -53,6 +53,49 @@ def ledger_append(
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerEventIn:
+    """One event to append; see ``ledger_append`` for the fields."""
+
+    action: str
+    actor: str
+    order_id: int | None = None
+    subject_type: str = ""
+    subject_id: str | int = ""
+    source_system: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    references: dict[str, Any] | None = None
+
+
+def ledger_append_many(*, events: list[LedgerEventIn]) -> None:
+    """Append several events with one INSERT, in list order, inside the caller's transaction.
+
+    Same contract as ``ledger_append``; a service that writes several events for one change
+    collects them and appends them here, once, before it returns.
+    """
+    if not events:
+        return
+    now = timezone.now()
+    LedgerEvent.objects.bulk_create(
+        [
+            LedgerEvent(
+                created_at=now,
+                actor=event.actor[:150],
+                action=event.action,
+                order_id=event.order_id,
+                subject_type=event.subject_type,
+                subject_id=str(event.subject_id)[:64],
+                source_system=event.source_system[:64],
+                before=event.before or {},
+                after=event.after or {},
+                references=event.references or {},
+            )
+            for event in events
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SealResult:
     sealed: int
     head_seq: int

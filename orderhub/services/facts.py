@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from orderhub.choices import (
     CANCELLABLE,
@@ -15,7 +16,7 @@ from orderhub.domain import StatusFactIn
 from orderhub.exceptions import OrderNotFoundError
 from orderhub.models import Order, StatusFact
 from orderhub.services.lifecycle import actor_label, step
-from traceability.services import ledger_append
+from traceability.services import LedgerEventIn, ledger_append_many
 
 
 @transaction.atomic
@@ -31,27 +32,66 @@ def status_fact_record(*, order_id: int, fact: StatusFactIn, user: Any | None = 
         order = Order.objects.select_for_update().get(pk=order_id)
     except Order.DoesNotExist:
         raise OrderNotFoundError(f"order {order_id} does not exist") from None
-    return apply_fact_locked(order, fact, user=user)
-
-
-def apply_fact_locked(order: Order, fact: StatusFactIn, *, user: Any | None) -> StatusFact:
-    """``status_fact_record`` for an order the caller has already locked."""
-    row, created = StatusFact.objects.get_or_create(
-        order=order,
-        dedupe_key=fact.dedupe_key,
-        defaults={
-            "system": fact.system,
-            "raw_status": fact.raw_status,
-            "milestone": fact.milestone or "",
-            "occurred_at": fact.occurred_at,
-            "source_message_id": fact.source_message_id,
-            "note": fact.note[:255],
-        },
-    )
-    if not created:
-        return row
-    _apply(order, row, user=user)
+    ledger: list[LedgerEventIn] = []
+    row = apply_fact_locked(order, fact, user=user, ledger=ledger)
+    ledger_append_many(events=ledger)
     return row
+
+
+def apply_fact_locked(
+    order: Order, fact: StatusFactIn, *, user: Any | None, ledger: list[LedgerEventIn]
+) -> StatusFact:
+    """``status_fact_record`` for an order the caller has already locked.
+
+    The outcome is decided before the row is written, so the fact is stored with one
+    ``INSERT ... ON CONFLICT DO NOTHING``; a fact already stored is returned as it is.
+    """
+    milestone = fact.milestone or ""
+    before = order.status
+    outcome, path = _plan(before, milestone)
+    row = StatusFact(
+        order=order,
+        system=fact.system,
+        raw_status=fact.raw_status,
+        milestone=milestone,
+        occurred_at=fact.occurred_at,
+        received_at=timezone.now(),
+        outcome=outcome,
+        status_before=before,
+        status_after=path[-1] if path else before,
+        skipped=path[:-1],
+        dedupe_key=fact.dedupe_key,
+        source_message_id=fact.source_message_id,
+        note=fact.note[:255],
+    )
+    row.pk = _insert_unless_stored(row)
+    if row.pk is None:
+        return StatusFact.objects.get(order=order, dedupe_key=fact.dedupe_key)
+    _walk(order, row, path, user=user, ledger=ledger)
+    return row
+
+
+_INSERT_COLUMNS = (
+    "order_id", "system", "raw_status", "milestone", "occurred_at", "received_at", "outcome",
+    "status_before", "status_after", "skipped", "dedupe_key", "source_message_id", "note",
+)  # fmt: skip
+
+
+def _insert_unless_stored(row: StatusFact) -> int | None:
+    """INSERT the fact unless (order, dedupe_key) exists; its new id, or None."""
+    by_name = {field.attname: field for field in StatusFact._meta.concrete_fields}
+    fields = [by_name[name] for name in _INSERT_COLUMNS]
+    values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    columns = ", ".join(str(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {StatusFact._meta.db_table} ({columns}) VALUES ({placeholders}) "
+            "ON CONFLICT (order_id, dedupe_key) DO NOTHING RETURNING id",
+            values,
+        )
+        inserted = cursor.fetchone()
+    return int(inserted[0]) if inserted else None
 
 
 def _plan(current: str, milestone: str) -> tuple[str, list[str]]:
@@ -91,9 +131,15 @@ def _plan(current: str, milestone: str) -> tuple[str, list[str]]:
     return (FactOutcome.ADVANCED if len(path) == 1 else FactOutcome.SKIPPED_AHEAD), path
 
 
-def _apply(order: Order, row: StatusFact, *, user: Any | None) -> None:
-    before = order.status
-    outcome, path = _plan(before, row.milestone)
+def _walk(
+    order: Order,
+    row: StatusFact,
+    path: list[str],
+    *,
+    user: Any | None,
+    ledger: list[LedgerEventIn],
+) -> None:
+    """Fire the planned transitions of a stored fact and add its ledger events."""
     source = row.system
     for target in path:
         skipped = target != path[-1]
@@ -106,29 +152,27 @@ def _apply(order: Order, row: StatusFact, *, user: Any | None) -> None:
             user=user,
             source=source,
             reason=reason,
+            ledger=ledger,
             references={"fact_id": row.pk, "skipped": skipped},
         )
-    row.outcome = outcome
-    row.status_before = before
-    row.status_after = order.status
-    row.skipped = path[:-1]
-    row.save(update_fields=["outcome", "status_before", "status_after", "skipped"])
-    ledger_append(
-        action="fact.recorded",
-        actor=actor_label(user, source),
-        order_id=order.pk,
-        subject_type="status_fact",
-        subject_id=row.pk,
-        source_system=source,
-        before={"status": before},
-        after={"status": order.status, "outcome": outcome},
-        references={
-            "raw_status": row.raw_status,
-            "milestone": row.milestone,
-            "occurred_at": row.occurred_at.isoformat(),
-            "skipped": row.skipped,
-            "source_message_id": row.source_message_id,
-        },
+    ledger.append(
+        LedgerEventIn(
+            action="fact.recorded",
+            actor=actor_label(user, source),
+            order_id=order.pk,
+            subject_type="status_fact",
+            subject_id=row.pk,
+            source_system=source,
+            before={"status": row.status_before},
+            after={"status": order.status, "outcome": row.outcome},
+            references={
+                "raw_status": row.raw_status,
+                "milestone": row.milestone,
+                "occurred_at": row.occurred_at.isoformat(),
+                "skipped": row.skipped,
+                "source_message_id": row.source_message_id,
+            },
+        )
     )
 
 
@@ -153,8 +197,16 @@ def status_facts_reapply(
         order.pk: order
         for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
     }
+    ledger: list[LedgerEventIn] = []
     for row in rows:
+        order = orders[row.order_id]
+        outcome, path = _plan(order.status, milestone)
         row.milestone = milestone
-        row.save(update_fields=["milestone"])
-        _apply(orders[row.order_id], row, user=user)
+        row.outcome = outcome
+        row.status_before = order.status
+        row.status_after = path[-1] if path else order.status
+        row.skipped = path[:-1]
+        row.save(update_fields=["milestone", "outcome", "status_before", "status_after", "skipped"])
+        _walk(order, row, path, user=user, ledger=ledger)
+    ledger_append_many(events=ledger)
     return len(rows)

@@ -12,7 +12,7 @@ from orderhub.choices import Milestone
 from orderhub.exceptions import OrderConflictError, OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order
 from orderhub.registry import Registry
-from traceability.services import ledger_append
+from traceability.services import LedgerEventIn
 
 # Work another app must do in the SAME transaction as a transition, such as writing an outbox
 # row for a write-back. Called as hook(order, before, after, source) with the order row locked;
@@ -39,11 +39,13 @@ def step(
     user: Any | None,
     source: str,
     reason: str,
+    ledger: list[LedgerEventIn],
     references: dict[str, Any] | None = None,
 ) -> None:
-    """Fire the one transition that leads to ``target``, save it, write history and ledger.
+    """Fire the one transition that leads to ``target``, save it and write its history.
 
     Precondition: ``order`` was read with ``select_for_update`` in the current transaction.
+    The ledger event is added to ``ledger``; the calling service appends the batch.
     """
     method = getattr(order, TRANSITION_TO[target])
     if not can_proceed(method):
@@ -64,16 +66,18 @@ def step(
     except ConcurrentTransition as exc:
         fresh = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
         raise OrderConflictError(order_id=order.pk, current=fresh or "?", target=target) from exc
-    ledger_append(
-        action="order.transition",
-        actor=actor_label(user, source),
-        order_id=order.pk,
-        subject_type="order",
-        subject_id=order.pk,
-        source_system=source,
-        before={"status": before},
-        after={"status": order.status},
-        references={"reason": reason, **(references or {})},
+    ledger.append(
+        LedgerEventIn(
+            action="order.transition",
+            actor=actor_label(user, source),
+            order_id=order.pk,
+            subject_type="order",
+            subject_id=order.pk,
+            source_system=source,
+            before={"status": before},
+            after={"status": order.status},
+            references={"reason": reason, **(references or {})},
+        )
     )
     for _name, hook in transition_hooks.items():
         hook(order, before, order.status, source)

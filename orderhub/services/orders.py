@@ -11,7 +11,7 @@ from orderhub.exceptions import OrderNotFoundError, OrderPermissionError, OrderT
 from orderhub.models import TRANSITION_TO, Order, OrderLine, Product
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
-from traceability.services import ledger_append
+from traceability.services import LedgerEventIn, ledger_append, ledger_append_many
 
 
 def order_transition(
@@ -67,13 +67,16 @@ def _order_transition(
         raise OrderPermissionError(
             f"{user} may not move order {order_id} to {target}", current=order.status
         )
+    ledger: list[LedgerEventIn] = []
     step(
         order,
         target=target,
         user=user,
         source=source,
         reason=reason or f"manual: {order.status} → {target}",
+        ledger=ledger,
     )
+    ledger_append_many(events=ledger)
     return order
 
 
@@ -122,41 +125,51 @@ def order_upsert(
             order._change_reason = f"updated from {source}"
             order.save(update_fields=[*changed, "updated_at"])
 
-    lines_changed = normalized.lines is not None and _lines_replace(order, normalized)
+    lines_changed = normalized.lines is not None and _lines_replace(
+        order, normalized, new_order=created
+    )
+    ledger: list[LedgerEventIn] = []
     if created or changed or lines_changed:
-        ledger_append(
-            action="order.created" if created else "order.updated",
-            actor=actor_label(user, source),
-            order_id=order.pk,
-            subject_type="order",
-            subject_id=order.pk,
-            source_system=source,
-            before={name: old for name, (old, _new) in changed.items()},
-            after={name: new for name, (_old, new) in changed.items()}
-            if not created
-            else {"channel": order.channel, "external_id": order.external_id},
-            references={"lines_replaced": lines_changed},
+        ledger.append(
+            LedgerEventIn(
+                action="order.created" if created else "order.updated",
+                actor=actor_label(user, source),
+                order_id=order.pk,
+                subject_type="order",
+                subject_id=order.pk,
+                source_system=source,
+                before={name: old for name, (old, _new) in changed.items()},
+                after={name: new for name, (_old, new) in changed.items()}
+                if not created
+                else {"channel": order.channel, "external_id": order.external_id},
+                references={"lines_replaced": lines_changed},
+            )
         )
     for fact in sorted(normalized.facts, key=lambda f: f.occurred_at):
-        apply_fact_locked(order, fact, user=user)
+        apply_fact_locked(order, fact, user=user, ledger=ledger)
+    ledger_append_many(events=ledger)
     return order
 
 
-def _lines_replace(order: Order, normalized: NormalizedOrder) -> bool:
+def _lines_replace(order: Order, normalized: NormalizedOrder, *, new_order: bool) -> bool:
+    """Replace the order's lines with the message's when they differ (a new order has none)."""
     assert normalized.lines is not None
-    wanted = [
-        (line.line_no, line.sku, line.quantity, line.unit_price, line.title)
-        for line in normalized.lines
-    ]
-    current = list(
-        order.lines.order_by("line_no").values_list(
-            "line_no", "sku", "quantity", "unit_price", "title"
+    if not new_order:
+        wanted = [
+            (line.line_no, line.sku, line.quantity, line.unit_price, line.title)
+            for line in normalized.lines
+        ]
+        current = list(
+            order.lines.order_by("line_no").values_list(
+                "line_no", "sku", "quantity", "unit_price", "title"
+            )
         )
-    )
-    if current == wanted:
-        return False
+        if current == wanted:
+            return False
+        order.lines.all().delete()
+    if not normalized.lines:
+        return not new_order
     products = Product.objects.in_bulk([line.sku for line in normalized.lines], field_name="sku")
-    order.lines.all().delete()
     OrderLine.objects.bulk_create(
         OrderLine(
             order=order,
