@@ -52,6 +52,23 @@ def ledger_append(
     )
 
 
+def ledger_append_returning_sql(*, rows: str, subject_id: str, references: str) -> str:
+    """SQL that appends one event per row of the CTE ``rows`` inside the caller's statement.
+
+    For a hot path that writes its own row and the ledger event in ONE statement
+    (``WITH rows AS (INSERT ... RETURNING ...) <this>``). ``subject_id`` and ``references`` are
+    SQL expressions over ``rows`` (text and jsonb). Parameters, in order: created_at, actor,
+    action, subject_type, source_system, after (JSON text). Same contract as ``ledger_append``.
+    """
+    table = LedgerEvent._meta.db_table
+    return (
+        f"INSERT INTO {table} (created_at, actor, action, order_id, subject_type, subject_id, "
+        f'source_system, before, after, "references") '
+        f"SELECT %s, %s, %s, NULL, %s, {subject_id}, %s, '{{}}'::jsonb, %s::jsonb, "
+        f"{references} FROM {rows}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEventIn:
     """One event to append; see ``ledger_append`` for the fields."""

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
+from django.utils import timezone
 
 from channels_app.adapters.base import (
     HookResponse,
@@ -25,7 +26,7 @@ from channels_app.adapters.base import (
 from channels_app.crypto import SecretsDecryptError
 from channels_app.models import ChannelAccount, InboundMessage, InboxSource, QuarantinedDelivery
 from channels_app.selectors import account_config
-from traceability.services import ledger_append
+from traceability.services import ledger_append_returning_sql
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +80,34 @@ def quarantine_store(
 
 
 _INSERT = f"""
-INSERT INTO {InboundMessage._meta.db_table} AS m
-    (account_id, delivery_id, dedupe_key, event_type, headers, body, payload, body_sha256,
-     received_at, source, actor, status, attempts, next_attempt_at, duplicate_count, reason,
-     override_credibility, order_ids)
-VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0, '', false, '[]'::jsonb)
-ON CONFLICT (account_id, dedupe_key) DO UPDATE
-    SET duplicate_count = m.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at
-RETURNING id, (xmax = 0) AS inserted
+WITH stored AS (
+    INSERT INTO {InboundMessage._meta.db_table} AS m
+        (account_id, delivery_id, dedupe_key, event_type, headers, body, payload, body_sha256,
+         received_at, source, actor, status, attempts, next_attempt_at, duplicate_count, reason,
+         override_credibility, order_ids)
+    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0, '', false,
+            '[]'::jsonb)
+    ON CONFLICT (account_id, dedupe_key) DO UPDATE
+        SET duplicate_count = m.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at
+    RETURNING id, (xmax = 0) AS inserted
+), new_message AS (
+    SELECT id FROM stored WHERE inserted
+), ledger AS (
+    {
+    ledger_append_returning_sql(
+        rows="new_message",
+        subject_id="new_message.id::text",
+        references=(
+            "jsonb_build_object('message_id', new_message.id, 'sha256', %s::text, "
+            "'delivery_id', %s::text)"
+        ),
+    )
+}
+)
+SELECT id, inserted FROM stored
 """
 
 
-@transaction.atomic
 def inbound_message_store(
     *,
     account: ChannelAccount,
@@ -106,7 +123,8 @@ def inbound_message_store(
     A redelivery (same account and delivery id, or same body hash when the platform sends no
     id) increments ``duplicate_count`` on the existing row in the same statement (ON CONFLICT),
     so concurrent duplicates cannot create two rows. Handshakes (``process=False``) are stored
-    as ``ignored``. Appends ``intake.received`` to the ledger for a new message.
+    as ``ignored``. A new message and its ``intake.received`` ledger event are written by ONE
+    statement (atomic on its own, one round trip).
     """
     body_sha256 = hashlib.sha256(body).hexdigest()
     delivery_id = _text(verified.delivery_id, 255)
@@ -129,23 +147,18 @@ def inbound_message_store(
                 _text(actor, 150),
                 status,
                 received_at,
+                # the ledger event
+                timezone.now(),
+                _text(actor or account.code, 150),
+                "intake.received",
+                "inbound_message",
+                _text(f"{account.kind}:{account.code}", 64),
+                json.dumps({"status": status, "source": source}),
+                body_sha256,
+                delivery_id,
             ],
         )
         message_id, created = cursor.fetchone()
-    if created:
-        ledger_append(
-            action="intake.received",
-            actor=actor or account.code,
-            subject_type="inbound_message",
-            subject_id=message_id,
-            source_system=f"{account.kind}:{account.code}",
-            after={"status": status, "source": source},
-            references={
-                "message_id": message_id,
-                "sha256": body_sha256,
-                "delivery_id": delivery_id,
-            },
-        )
     return message_id, created
 
 
