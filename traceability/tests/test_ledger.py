@@ -53,10 +53,11 @@ def run_verify() -> tuple[int, str, str]:
 
 
 def append_events(count: int) -> list[LedgerEvent]:
-    return [
+    ids = [
         ledger_append(action="test.event", actor="tester", order_id=1, subject_id=n, after={"n": n})
         for n in range(count)
     ]
+    return list(LedgerEvent.objects.filter(pk__in=ids).order_by("pk"))
 
 
 def tamper(sql: str, params: list[Any] | None = None) -> None:
