@@ -35,7 +35,7 @@ demo: install
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py collectstatic --no-input -v0
 	$(PY) manage.py demo_data
-	PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.demo start
+	PORT=$(PORT) bash scripts/demo.sh
 
 test: install system-deps lint typecheck pytest
 
