@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_NAME = "orderhub"
@@ -49,17 +50,21 @@ def _file_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _pgserver() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on servers; pgserver does not use it.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only the embedded mode needs it
+    return pgserver
+
+
 def postgres_url(database: str = DEFAULT_DATABASE_NAME) -> str:
     """Start (or join) the embedded PostgreSQL and return a URL for ``database``.
 
     Idempotent: many processes may call it; they share one postmaster. The database is
     created on first use.
     """
-    with warnings.catch_warnings():
-        # platformdirs warns about XDG_RUNTIME_DIR on servers; pgserver does not use it.
-        warnings.simplefilter("ignore")
-        import pgserver  # imported lazily: only the embedded mode needs it
-
+    pgserver = _pgserver()
     data_dir = var_dir() / "pgdata"
     with _file_lock("pgserver"):
         server = pgserver.get_server(str(data_dir), cleanup_mode=None)
@@ -75,9 +80,7 @@ def postgres_stop() -> None:
     data_dir = var_dir() / "pgdata"
     if not (data_dir / "postmaster.pid").exists():
         return
-    import pgserver
-
-    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    pg_ctl = Path(_pgserver().__file__).parent / "pginstall" / "bin" / "pg_ctl"
     command = [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     if os.geteuid() == 0:
         # pgserver runs the cluster as its own unprivileged user when started by root.

@@ -162,8 +162,12 @@ class DouyinPuller:
         self.context = context
         self.client = DouyinClient(account, HttpClient(on_rate_limited=context.on_rate_limited))
         self.lookback = timedelta(hours=float(account.options.get("lookback_hours") or 24))
+        # A push-only shop (no API access granted, so no access token) is never called.
+        self.has_api_access = bool(account.secrets.get("access_token"))
 
     def page(self, cursor: Mapping[str, Any]) -> Page:
+        if not self.has_api_access:
+            return Page((), dict(cursor), True)
         now = self.context.now
         push_id = int(cursor.get("push_id") or 0)
         rows = list(
@@ -208,6 +212,8 @@ class DouyinPuller:
         return Page(messages, {**rest, "search_after": end}, True)
 
     def channel_list(self, start: datetime, end: datetime) -> list[ChannelRecord]:
+        if not self.has_api_access:
+            return []
         records = []
         page_number = 0
         while True:
@@ -221,6 +227,8 @@ class DouyinPuller:
                 return records
 
     def fetch(self, external_ids: list[str]) -> list[PulledMessage]:
+        if not self.has_api_access:
+            return []
         return [
             _message(self.client.order_detail(order_id, now=self.context.now), "orderDetail")
             for order_id in external_ids

@@ -123,3 +123,24 @@ def test_revoked_access_token_flags_the_account(api: SandboxAPI) -> None:
     account.refresh_from_db()
     assert account.needs_attention is True
     assert "30002" in account.attention_reason
+
+
+def test_push_only_account_without_access_token_is_never_called(api: SandboxAPI) -> None:
+    """A shop that only pushes (no API access granted) costs no HTTP call, here or anywhere."""
+    from channels_app.pull.reconcile import channel_reconcile
+    from channels_app.services import channel_account_create
+
+    account = channel_account_create(
+        kind="douyin",
+        code="douyin-push-only",
+        options={"app_key": "7100000000000000009"},  # no base_url: production by default
+        secrets={"app_secret": "push-secret"},
+    )
+    result = account_poll(account_id=account.pk)
+    now = datetime.now(UTC)
+    run = channel_reconcile(account_id=account.pk, window_start=now.replace(hour=0), window_end=now)
+
+    assert (result.outcome, result.pages, result.messages) == ("ok", 1, 0)
+    assert run is not None
+    assert run.missing_count == 0
+    assert sum(api.calls.values()) == 0
