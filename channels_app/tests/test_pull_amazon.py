@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from django.utils import timezone
 
@@ -21,6 +17,7 @@ from channels_app.pull.services import account_poll
 from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import amazon_account
 from channels_app.services import inbox_process_pending
+from channels_app.tests.pull_crash import poll_killed_while_held
 from orderhub.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,45 +190,15 @@ def test_the_lease_stops_a_second_concurrent_poll(api: SandboxAPI) -> None:
     assert InboundMessage.objects.filter(account=account).count() == 25
 
 
-def _kill_tree(pid: int) -> None:
-    parent = psutil.Process(pid)
-    for process in [*parent.children(recursive=True), parent]:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs([parent], timeout=10)
-
-
-POLL_SCRIPT = """
-import django
-django.setup()
-from channels_app.pull.services import account_poll
-print(account_poll(account_id={account_id}), flush=True)
-"""
-
-
 def test_crash_between_two_pages_resumes_without_loss_or_duplicate(
     api: SandboxAPI, tmp_path: Path
 ) -> None:
-    from conftest import BASE_DIR, subprocess_env
-
     ids = _seed(api, 35)
     account = amazon_account(api, page_size="10")
-    api.faults.pause_after["getOrders"] = 2  # pages 1 and 2 are stored, page 3 hangs
-    log = tmp_path / "poll.log"
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-c", POLL_SCRIPT.format(account_id=account.pk)],
-            cwd=BASE_DIR,
-            env=subprocess_env(POLL_LEASE_SECONDS="2"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while api.faults.paused["getOrders"] == 0:
-            assert child.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the poll never reached page 3"
-            time.sleep(0.05)
-        _kill_tree(child.pid)
-    api.faults.release()
+    # Pages 1 and 2 are stored, the call for page 3 hangs until the process is killed.
+    poll_killed_while_held(
+        api, account_id=account.pk, operation="getOrders", calls=2, log=tmp_path / "poll.log"
+    )
     assert InboundMessage.objects.filter(account=account).count() == 20
     state = PollState.objects.get(account=account)
     assert state.pages_total == 2

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from channels_app.pull.services import account_poll
 from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import pinduoduo_account
 from channels_app.services import inbox_process_pending
+from channels_app.tests.pull_crash import poll_killed_while_held
 from orderhub.models import Order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,31 +142,18 @@ def test_crash_between_two_pages_resumes_without_loss_or_duplicate(
     api: SandboxAPI, tmp_path: Path
 ) -> None:
     """The poll process is SIGKILLed while it waits for page 3; the next poll finishes the job."""
-    from channels_app.tests.test_pull_amazon import POLL_SCRIPT, _kill_tree
-    from conftest import BASE_DIR, subprocess_env
-
     now = datetime.now(CHINA_TZ)
     ids = _seed(api, 12, start=now - timedelta(minutes=50), step=timedelta(seconds=30))
     account = pinduoduo_account(api, page_size="5", lookback_hours="1")
     # After three list calls the sandbox holds every further call: the poll has stored part
     # of the window and hangs until the process is killed.
-    api.faults.pause_after["pdd.order.number.list.increment.get"] = 3
-    log = tmp_path / "poll.log"
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-c", POLL_SCRIPT.format(account_id=account.pk)],
-            cwd=BASE_DIR,
-            env=subprocess_env(POLL_LEASE_SECONDS="2"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while api.faults.paused["pdd.order.number.list.increment.get"] == 0:
-            assert child.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the poll never reached page 3"
-            time.sleep(0.05)
-        _kill_tree(child.pid)
-    api.faults.release()
+    poll_killed_while_held(
+        api,
+        account_id=account.pk,
+        operation="pdd.order.number.list.increment.get",
+        calls=3,
+        log=tmp_path / "poll.log",
+    )
     stored_before = InboundMessage.objects.filter(account=account).count()
     assert 0 < stored_before < 12  # killed in the middle of the window
     assert account_poll(account_id=account.pk).outcome == "skipped_locked"  # dead poll's lease
