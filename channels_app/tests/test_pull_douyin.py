@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import deliver_in_process, douyin_account
 from channels_app.selectors import account_config
 from channels_app.services import inbox_process_pending
+from channels_app.tests.pull_crash import poll_killed_while_held
 from orderhub.models import Order, StatusFact
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,3 +146,31 @@ def test_push_only_account_without_access_token_is_never_called(api: SandboxAPI)
     assert run is not None
     assert run.missing_count == 0
     assert sum(api.calls.values()) == 0
+
+
+def test_crash_between_two_search_pages_resumes_without_loss_or_duplicate(
+    api: SandboxAPI, tmp_path: Path
+) -> None:
+    account = douyin_account(api)
+    api.douyin.push_orders(
+        account=account_config(account), hook_url="http://hub/hooks/x/", count=250, seed=7,
+        # An hour back: generated orders may carry step times up to ~48 minutes after `now`,
+        # and the search only sees what was updated before the moment it runs.
+        now=datetime.now(UTC) - timedelta(hours=1), drop_rate=1.0, send=deliver_in_process,
+    )  # fmt: skip
+    # Page 1 (100 orders) is stored; the call for page 2 hangs until the process is killed.
+    poll_killed_while_held(
+        api, account_id=account.pk, operation="order.searchList", calls=1, log=tmp_path / "log"
+    )
+    assert InboundMessage.objects.filter(account=account).count() == 100
+    assert account_poll(account_id=account.pk).outcome == "skipped_locked"  # dead poll's lease
+
+    time.sleep(2.2)  # until it expires
+    result = account_poll(account_id=account.pk)
+
+    assert result.outcome == "ok"
+    keys = list(InboundMessage.objects.filter(account=account).values_list("dedupe_key", flat=True))
+    assert len(keys) == len(set(keys)) == 250
+    assert InboundMessage.objects.filter(account=account, duplicate_count__gt=0).count() == 0
+    _drain()
+    assert Order.objects.filter(channel=account.code).count() == 250
