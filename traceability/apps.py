@@ -7,5 +7,5 @@ class TraceabilityConfig(AppConfig):
     verbose_name = _("Traceability")
 
     def ready(self) -> None:
-        # Registers the built-in trace sources (ledger, facts, history).
-        from traceability import selectors  # noqa: F401
+        # Registers the start-up checks and the built-in trace sources (ledger, facts, history).
+        from traceability import checks, selectors  # noqa: F401
