@@ -15,6 +15,7 @@ BENCH_PROCESSORS (processing processes), BENCH_PROFILE=0 to skip the profile.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -102,6 +103,9 @@ def _server_env(database_url: str) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
         CHANNEL_SECRETS_KEYS=env.get("CHANNEL_SECRETS_KEYS") or Fernet.generate_key().decode(),
+        # A throwaway Ed25519 key (base64 of 32 random bytes): production settings need one.
+        LEDGER_SIGNING_KEY=env.get("LEDGER_SIGNING_KEY")
+        or base64.b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="orderhub.settings",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from channels_app.adapters.base import HookResponse
 from channels_app.services.intake import quarantine_store, webhook_receive
 
 # How much of an oversized body is kept in quarantine as evidence.
 _OVERSIZE_KEPT_BYTES = 64 * 1024
+TOO_LARGE = HookResponse(413, b'{"error":"body too large"}')
 
 
-def _too_large(code: str, headers: dict[str, str], body: bytes, size: str) -> HttpResponse:
+def _too_large(code: str, headers: Mapping[str, str], body: bytes, size: str) -> HookResponse:
     quarantine_store(
         account_code=code,
         reason=f"body larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes ({size})",
@@ -23,7 +27,31 @@ def _too_large(code: str, headers: dict[str, str], body: bytes, size: str) -> Ht
         received_at=timezone.now(),
         response_status=413,
     )
-    return HttpResponse(b'{"error":"body too large"}', status=413, content_type="application/json")
+    return TOO_LARGE
+
+
+def hook_deliver(
+    *,
+    code: str,
+    headers: Mapping[str, str],
+    declared_length: str,
+    read: Callable[[int], bytes],
+    query: Mapping[str, str],
+) -> HookResponse:
+    """One webhook delivery, whichever HTTP layer received it: size limit, then intake.
+
+    ``headers`` have lower-case names; ``read(n)`` reads at most n bytes of the body.
+    """
+    received_at = timezone.now()
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if declared_length.isdigit() and int(declared_length) > limit:
+        return _too_large(code, headers, read(_OVERSIZE_KEPT_BYTES), f"{declared_length} declared")
+    body = read(limit + 1)
+    if len(body) > limit:
+        return _too_large(code, headers, body, "read")
+    return webhook_receive(
+        code=code, body=body, headers=headers, query=query, received_at=received_at
+    ).response
 
 
 # CSRF does not apply: every delivery is authenticated by the platform's own signature.
@@ -31,21 +59,11 @@ def _too_large(code: str, headers: dict[str, str], body: bytes, size: str) -> Ht
 @require_POST
 def webhook(request: HttpRequest, code: str) -> HttpResponse:
     """``POST /hooks/<code>/``: verify, store raw, answer as the platform expects."""
-    received_at = timezone.now()
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared.isdigit() and int(declared) > limit:
-        return _too_large(code, headers, request.read(_OVERSIZE_KEPT_BYTES), f"{declared} declared")
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        return _too_large(code, headers, body, "read")
-    query = {key: request.GET.get(key, "") for key in request.GET}
-    result = webhook_receive(
-        code=code, body=body, headers=headers, query=query, received_at=received_at
+    response = hook_deliver(
+        code=code,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        declared_length=request.META.get("CONTENT_LENGTH") or "",
+        read=request.read,
+        query={key: request.GET.get(key, "") for key in request.GET},
     )
-    return HttpResponse(
-        result.response.body,
-        status=result.response.status,
-        content_type=result.response.content_type,
-    )
+    return HttpResponse(response.body, status=response.status, content_type=response.content_type)

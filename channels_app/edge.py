@@ -1,0 +1,84 @@
+"""The intake edge: ``POST /hooks/<code>/`` answered at the WSGI layer.
+
+A platform's delivery needs none of what Django's middleware does for people (sessions,
+authentication, messages, language, CSRF, history), and every millisecond of it counts
+against the platform's time limit and our intake rate. The edge checks the host like Django
+does, keeps Django's per-request database connection handling (the request_started and
+request_finished signals), and calls the same ``hook_deliver`` as the Django view; any other
+request goes to the Django application unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.core import signals
+from django.http.request import split_domain_port, validate_host
+
+from channels_app.views import hook_deliver
+
+logger = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_HOOK_PATH = re.compile(r"^/hooks/(?P<code>[^/]+)/$")
+_STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+                403: "Forbidden", 404: "Not Found", 413: "Content Too Large",
+                500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
+def _host_allowed(environ: dict[str, Any]) -> bool:
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def hooks_edge(django_app: WSGIApp) -> WSGIApp:
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        match = _HOOK_PATH.match(environ.get("PATH_INFO", ""))
+        if match is None or environ.get("REQUEST_METHOD") != "POST":
+            return django_app(environ, start_response)
+        if not _host_allowed(environ):
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"Bad Request"]
+        signals.request_started.send(sender=hooks_edge, environ=environ)
+        try:
+            stream = environ["wsgi.input"]
+            response = hook_deliver(
+                code=match["code"],
+                headers=_headers(environ),
+                declared_length=environ.get("CONTENT_LENGTH") or "",
+                read=stream.read,
+                query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
+            )
+            status = f"{response.status} {_STATUS_TEXT.get(response.status, 'Unknown')}"
+            body = response.body
+            headers = [("Content-Type", response.content_type)]
+        except Exception:  # as Django does: log it in full, answer 500 so the platform retries
+            logger.exception("channels.edge.error path=%s", environ.get("PATH_INFO"))
+            status, body, headers = "500 Internal Server Error", b"", []
+        finally:
+            signals.request_finished.send(sender=hooks_edge)
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return application
