@@ -1,5 +1,6 @@
 """Channel intake, pull, write-back and reconciliation (README: Configuration)."""
 
+from orderhub.settings.core import DEBUG
 from orderhub.settings.env import env
 
 # --- channel intake -------------------------------------------------------------------------
@@ -8,7 +9,7 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Fernet keys (comma-separated, the first encrypts) for channel account secrets at rest.
 CHANNEL_SECRETS_KEYS = env.list("CHANNEL_SECRETS_KEYS", default=[])
 # Without keys, development (DEBUG at start-up) derives a key from SECRET_KEY; production fails.
-CHANNEL_SECRETS_DEV_KEY_ALLOWED = env.bool("DEBUG", default=False)
+CHANNEL_SECRETS_DEV_KEY_ALLOWED = DEBUG
 # How long a worker holds a claimed inbox message before another may take it over.
 INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
 # Transient failures are retried with backoff up to this many attempts, then failed_terminal.

@@ -1,4 +1,5 @@
 from orderhub.settings.env import env
+from orderhub.settings.ledger import LEDGER_SEAL_INTERVAL_SECONDS
 
 if env.str("REDIS_URL", default=""):
     REDIS_URL = env.str("REDIS_URL")
@@ -34,7 +35,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "traceability-ledger-seal": {
         "task": "traceability.ledger_seal",
-        "schedule": env.float("LEDGER_SEAL_INTERVAL_SECONDS", default=2.0),
+        "schedule": LEDGER_SEAL_INTERVAL_SECONDS,
         "options": {"expires": 10},
     },
     "channels-poll-fanout": {
