@@ -34,9 +34,11 @@ def request(
     sig = signature(TOKEN, stamp, nonce, encrypted)
     if tamper == "signature":
         sig = ("0" if sig[0] != "0" else "1") + sig[1:]
-    body = json.dumps({"encrypt": encrypted}).encode()
     if tamper == "body":
-        body = body.replace(encrypted[5].encode(), b"A" if encrypted[5] != "A" else b"B", 1)
+        # One character of the ciphertext itself (replacing the first such byte of the whole
+        # body could hit the "encrypt" key, which the random ciphertext sometimes made happen).
+        encrypted = encrypted[:5] + ("A" if encrypted[5] != "A" else "B") + encrypted[6:]
+    body = json.dumps({"encrypt": encrypted}).encode()
     query = {"msg_signature": sig, "timeStamp": stamp, "nonce": nonce}
     return InboundRequest(body=body, headers={}, query=query, received_at=NOW)
 
