@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from orderhub.domain import StatusFactIn
 from orderhub.effects import call_on_commit
 from orderhub.models import Order
 from orderhub.services import status_fact_record
+from orderhub.services.work import Transition
 from traceability.services import ledger_append
 
 logger = logging.getLogger(__name__)
@@ -98,40 +100,53 @@ def _write(
     return entry.pk
 
 
-def outbox_entries_for_transition(
-    *, order: Order, before: str, after: str, source: str
-) -> list[int]:
-    """Write the outbox rows a transition calls for; the relay is queued on commit.
+def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[int]:
+    """Write the outbox rows the transitions of one flush call for; the relay is queued on
+    commit.
 
-    Precondition: inside the transition's transaction with ``order`` locked (no I/O here).
+    Precondition: inside the transitions' transaction with their orders locked (no I/O here).
     ``waybill_issued`` → the order's channel gets the tracking number; ``paid`` and
     ``cancelled`` → every ERP account gets the order or an intercept. A system is never told
-    what it said itself. Idempotent per (account, order, action, milestone).
+    what it said itself. Idempotent per (account, order, action, milestone). The accounts are
+    read once per call, however many transitions it carries.
     """
+    relevant = [
+        t for t in transitions if t.after in ERP_MILESTONES or t.after == Milestone.WAYBILL_ISSUED
+    ]
+    if not relevant:
+        return []
+    channel_codes = {t.order.channel for t in relevant if t.after == Milestone.WAYBILL_ISSUED}
+    channels = (
+        {
+            account.code: account
+            for account in ChannelAccount.objects.filter(code__in=channel_codes, enabled=True)
+        }
+        if channel_codes
+        else {}
+    )
+    erps = (
+        list(ChannelAccount.objects.filter(kind__in=ERP_KINDS, enabled=True).order_by("pk"))
+        if any(t.after in ERP_MILESTONES for t in relevant)
+        else []
+    )
     created: list[int] = []
-    if after == Milestone.WAYBILL_ISSUED:
-        channel = ChannelAccount.objects.filter(code=order.channel, enabled=True).first()
-        if (
-            channel is not None
-            and channel.kind in writers
-            and channel.kind not in ERP_KINDS
-            and source != _system(channel)
-        ):
+    for transition in relevant:
+        order, after, source = transition.order, transition.after, transition.source
+        targets: list[tuple[ChannelAccount, str]] = []
+        if after == Milestone.WAYBILL_ISSUED:
+            channel = channels.get(order.channel)
+            if (
+                channel is not None
+                and channel.kind in writers
+                and channel.kind not in ERP_KINDS
+                and source != _system(channel)
+            ):
+                targets.append((channel, ACTION_SHIP))
+        if after in ERP_MILESTONES:
+            targets.extend((erp, ERP_MILESTONES[after]) for erp in erps if source != _system(erp))
+        for account, action in targets:
             entry_id = _write(
-                account=channel, order=order, action=ACTION_SHIP, milestone=after, source=source
-            )
-            if entry_id:
-                created.append(entry_id)
-    if after in ERP_MILESTONES:
-        for erp in ChannelAccount.objects.filter(kind__in=ERP_KINDS, enabled=True).order_by("pk"):
-            if source == _system(erp):
-                continue
-            entry_id = _write(
-                account=erp,
-                order=order,
-                action=ERP_MILESTONES[after],
-                milestone=after,
-                source=source,
+                account=account, order=order, action=action, milestone=after, source=source
             )
             if entry_id:
                 created.append(entry_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db.models import Q
@@ -36,13 +37,41 @@ def _fake_buyer(rule: CredibilityRule, order: NormalizedOrder) -> str:
     return ""
 
 
-def _burst(rule: CredibilityRule, order: NormalizedOrder) -> str:
+@dataclass
+class PendingOrders:
+    """Orders accepted earlier in the same transaction, not stored yet: a burst counts them."""
+
+    new_keys: set[tuple[str, str]] = field(default_factory=set)
+    accepted: dict[tuple[str, str], NormalizedOrder] = field(default_factory=dict)
+
+    def accept(self, orders: list[NormalizedOrder]) -> None:
+        for order in orders:
+            self.accepted.setdefault((order.channel, order.external_id), order)
+
+    def matching_new(self, order: NormalizedOrder, *, key: str) -> int:
+        count = 0
+        for order_key, other in self.accepted.items():
+            if order_key not in self.new_keys or order_key == (order.channel, order.external_id):
+                continue
+            if key == "email":
+                count += _norm(other.buyer_email) == _norm(order.buyer_email)
+            else:
+                phone = order.buyer_phone or order.receiver_phone
+                count += phone in (other.buyer_phone, other.receiver_phone)
+        return count
+
+
+def _burst(rule: CredibilityRule, order: NormalizedOrder, pending: PendingOrders) -> str:
     params = rule.params or {}
     max_orders = int(params.get("max_orders", 20))
     window = int(params.get("window_seconds", 60))
     key = params.get("key", "phone")
+    order_key = (order.channel, order.external_id)
+    if order_key in pending.accepted:
+        return ""  # named by a message accepted earlier in this transaction: an update
     if Order.objects.filter(channel=order.channel, external_id=order.external_id).exists():
         return ""  # an update of a known order is never a burst
+    pending.new_keys.add(order_key)
     since = timezone.now() - timedelta(seconds=window)
     if key == "email":
         if not order.buyer_email:
@@ -54,6 +83,7 @@ def _burst(rule: CredibilityRule, order: NormalizedOrder) -> str:
             return ""
         match = Q(buyer_phone=phone) | Q(receiver_phone=phone)
     recent = Order.objects.filter(match, created_at__gte=since).count()
+    recent += pending.matching_new(order, key=key)
     if recent >= max_orders:
         return (
             f"bot-like burst: {recent} orders by the same {key} within {window} s "
@@ -72,9 +102,18 @@ def credibility_rules_for(*, kind: str) -> list[CredibilityRule]:
 
 
 def credibility_reason(
-    *, kind: str, orders: list[NormalizedOrder], rules: list[CredibilityRule] | None = None
+    *,
+    kind: str,
+    orders: list[NormalizedOrder],
+    rules: list[CredibilityRule] | None = None,
+    pending: PendingOrders | None = None,
 ) -> str:
-    """The reason to hold a message, or '' when every order passes every enabled rule."""
+    """The reason to hold a message, or '' when every order passes every enabled rule.
+
+    ``pending``: the orders of messages accepted earlier in the same transaction (processing
+    a batch); the caller adds this message's orders to it when it accepts them.
+    """
+    pending = pending if pending is not None else PendingOrders()
     if rules is None:
         rules = credibility_rules_for(kind=kind)
     for order in orders:
@@ -84,7 +123,7 @@ def credibility_reason(
             elif rule.kind == CredibilityRuleKind.FAKE_BUYER:
                 reason = _fake_buyer(rule, order)
             else:
-                reason = _burst(rule, order)
+                reason = _burst(rule, order, pending)
             if reason:
                 return f"{order.external_id}: {reason}"
     return ""

@@ -33,13 +33,18 @@ from channels_app.crypto import SecretsDecryptError
 from channels_app.models import ChannelAccount, CredibilityRule, InboundMessage, InboxStatus
 from channels_app.parsing import PayloadError, payload_parse
 from channels_app.selectors import account_config
-from channels_app.services.credibility import credibility_reason, credibility_rules_for
+from channels_app.services.credibility import (
+    PendingOrders,
+    credibility_reason,
+    credibility_rules_for,
+)
 from channels_app.services.mapping import status_map_for_kind
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderConflictError, OrderError
-from orderhub.services import order_upsert
 from orderhub.services.lifecycle import actor_label
-from traceability.services import ledger_append
+from orderhub.services.orders import UpsertItem, orders_upsert_locked
+from orderhub.services.work import OrderWork
+from traceability.services import LedgerEventIn, ledger_append
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +141,8 @@ def _resolve_facts(
     return resolved
 
 
-def _process_locked(message: InboundMessage, *, user: Any | None, cache: BatchCache) -> str:
+def _normalized(message: InboundMessage, *, cache: BatchCache) -> list[NormalizedOrder]:
+    """Parse and normalize one message; ``_Terminal`` when it can never be read."""
     account = message.account
     if account.kind not in adapters:
         raise _Terminal(f"unknown channel kind {account.kind!r}")
@@ -149,42 +155,89 @@ def _process_locked(message: InboundMessage, *, user: Any | None, cache: BatchCa
         orders = adapter.normalize(cache.config(account), payload)
     except ADAPTER_DATA_ERRORS as exc:
         raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
-    orders = _resolve_facts(
-        orders, status_map=cache.status_map(account.kind), message_id=message.pk
-    )
+    return _resolve_facts(orders, status_map=cache.status_map(account.kind), message_id=message.pk)
+
+
+def _process_locked(
+    messages: list[InboundMessage], *, user: Any | None, cache: BatchCache
+) -> dict[int, str]:
+    """Process locked ``processing`` messages, in id order, in the caller's transaction.
+
+    Every order change of every message is collected in one ``OrderWork`` and written by one
+    flush; the messages' own rows by one UPDATE. Returns the reason of each message that can
+    never be processed (the caller ends those as failed-terminal once this commits).
+    """
     now = timezone.now()
-    if not message.override_credibility:
-        reason = credibility_reason(
-            kind=account.kind, orders=orders, rules=cache.credibility_rules(account.kind)
+    work = OrderWork()
+    items: list[UpsertItem] = []
+    spans: list[tuple[InboundMessage, int, int]] = []
+    terminal: dict[int, str] = {}
+    pending = PendingOrders()
+    for message in messages:
+        account = message.account
+        try:
+            orders = _normalized(message, cache=cache)
+        except _Terminal as exc:
+            terminal[message.pk] = str(exc)
+            continue
+        message.reason = ""
+        message.lease_until = None
+        message.processed_at = now
+        reason = (
+            ""
+            if message.override_credibility
+            else credibility_reason(
+                kind=account.kind,
+                orders=orders,
+                rules=cache.credibility_rules(account.kind),
+                pending=pending,
+            )
         )
         if reason:
             message.status = InboxStatus.HELD
             message.reason = reason[:1000]
-            message.lease_until = None
-            message.processed_at = now
-            message.save(update_fields=["status", "reason", "lease_until", "processed_at"])
-            ledger_append(
-                action="inbox.held",
-                actor=actor_label(user, account.code),
-                subject_type="inbound_message",
-                subject_id=message.pk,
-                source_system=f"{account.kind}:{account.code}",
-                after={"reason": message.reason},
+            work.ledger.append(
+                LedgerEventIn(
+                    action="inbox.held",
+                    actor=actor_label(user, account.code),
+                    subject_type="inbound_message",
+                    subject_id=message.pk,
+                    source_system=f"{account.kind}:{account.code}",
+                    after={"reason": message.reason},
+                )
             )
-            return InboxStatus.HELD
-    source = f"{account.kind}:{account.code}"
-    order_ids = []
-    # A fixed lock order across messages: no deadlock between two multi-order messages.
-    for normalized in sorted(orders, key=lambda o: (o.channel, o.external_id)):
-        order = order_upsert(normalized=normalized, user=user, source=source)
-        order_ids.append(order.pk)
-    message.status = InboxStatus.PROCESSED
-    message.reason = ""
-    message.lease_until = None
-    message.processed_at = now
-    message.order_ids = order_ids
-    message.save(update_fields=["status", "reason", "lease_until", "processed_at", "order_ids"])
-    return InboxStatus.PROCESSED
+            spans.append((message, len(items), len(items)))
+            continue
+        message.status = InboxStatus.PROCESSED
+        pending.accept(orders)
+        source = f"{account.kind}:{account.code}"
+        first = len(items)
+        # A fixed order within a message (the locks themselves are taken in key order).
+        for normalized in sorted(orders, key=lambda o: (o.channel, o.external_id)):
+            items.append(UpsertItem(normalized=normalized, source=source, user=user))
+        spans.append((message, first, len(items)))
+    result = orders_upsert_locked(items, work=work) if items else []
+    for message, first, last in spans:
+        if message.status == InboxStatus.PROCESSED:
+            message.order_ids = [order.pk for order in result[first:last]]
+    work.flush()
+    if spans:
+        InboundMessage.objects.bulk_update(
+            [message for message, _first, _last in spans],
+            ["status", "reason", "lease_until", "processed_at", "order_ids"],
+        )
+    return terminal
+
+
+def _locked_messages(message_ids: list[int]) -> list[InboundMessage]:
+    """The messages still ``processing``, locked for the transaction (a late second worker
+    waits here, then finds them done)."""
+    return list(
+        InboundMessage.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .filter(pk__in=message_ids, status=InboxStatus.PROCESSING)
+        .order_by("pk")
+    )
 
 
 def _finish_failed(message_id: int, *, reason: str, terminal: bool) -> str:
@@ -221,7 +274,7 @@ def _finish_failed(message_id: int, *, reason: str, terminal: bool) -> str:
 def inbox_message_process(
     *, message_id: int, user: Any | None = None, cache: BatchCache | None = None
 ) -> str:
-    """Process one claimed message; returns its resulting status.
+    """Process one claimed message in its own transaction; returns its resulting status.
 
     Precondition: the caller claimed it (status ``processing``). Locks the message row for the
     whole transaction, so a late second worker waits and then finds it done. Parse and
@@ -230,18 +283,15 @@ def inbox_message_process(
     """
     try:
         with transaction.atomic():
-            message = (
-                InboundMessage.objects.select_for_update(of=("self",))
-                .select_related("account")
-                .filter(pk=message_id)
-                .first()
-            )
-            if message is None or message.status != InboxStatus.PROCESSING:
-                return message.status if message is not None else ""
-            return _process_locked(message, user=user, cache=cache or BatchCache())
-    except _Terminal as exc:
-        logger.info("channels.inbox.failed message=%s reason=%s", message_id, exc)
-        return _finish_failed(message_id, reason=str(exc), terminal=True)
+            messages = _locked_messages([message_id])
+            if not messages:
+                status = (
+                    InboundMessage.objects.filter(pk=message_id)
+                    .values_list("status", flat=True)
+                    .first()
+                )
+                return status or ""
+            terminal = _process_locked(messages, user=user, cache=cache or BatchCache())
     except TRANSIENT_ERRORS as exc:
         logger.warning("channels.inbox.retry message=%s error=%r", message_id, exc)
         return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=False)
@@ -251,20 +301,36 @@ def inbox_message_process(
     except DatabaseError as exc:  # DataError and the like: the data itself is refused
         logger.warning("channels.inbox.data_error message=%s error=%r", message_id, exc)
         return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=True)
+    if message_id in terminal:
+        logger.info("channels.inbox.failed message=%s reason=%s", message_id, terminal[message_id])
+        return _finish_failed(message_id, reason=terminal[message_id], terminal=True)
+    return messages[0].status
 
 
 def inbox_process_pending(*, limit: int = 100) -> int:
-    """Claim up to ``limit`` messages and process each in its own transaction.
+    """Claim up to ``limit`` messages and process them together in one transaction.
 
-    Returns how many messages were claimed and handled (any outcome). Safe to run in many
-    workers at once.
+    Returns how many messages were claimed and handled (any outcome). When the batch fails as
+    a whole (a refused value, a deadlock, a domain refusal), nothing of it stays and each
+    message is processed again on its own, so one bad message costs only itself. Safe to run
+    in many workers at once.
     """
-    handled = 0
+    message_ids = inbox_claim(limit=limit)
+    if not message_ids:
+        return 0
     cache = BatchCache()
-    for message_id in inbox_claim(limit=limit):
-        inbox_message_process(message_id=message_id, cache=cache)
-        handled += 1
-    return handled
+    try:
+        with transaction.atomic():
+            terminal = _process_locked(_locked_messages(message_ids), user=None, cache=cache)
+    except Exception as exc:  # whatever it was, each message on its own tells whose it is
+        logger.info("channels.inbox.batch_split messages=%s error=%r", len(message_ids), exc)
+        for message_id in message_ids:
+            inbox_message_process(message_id=message_id, cache=cache)
+        return len(message_ids)
+    for message_id, reason in terminal.items():
+        logger.info("channels.inbox.failed message=%s reason=%s", message_id, reason)
+        _finish_failed(message_id, reason=reason, terminal=True)
+    return len(message_ids)
 
 
 def inbox_drain(*, limit: int, budget_seconds: float) -> int:

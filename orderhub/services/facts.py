@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from orderhub.choices import (
@@ -16,7 +16,8 @@ from orderhub.domain import StatusFactIn
 from orderhub.exceptions import OrderNotFoundError
 from orderhub.models import Order, StatusFact
 from orderhub.services.lifecycle import actor_label, step
-from traceability.services import LedgerEventIn, ledger_append_many
+from orderhub.services.work import OrderWork
+from traceability.services import LedgerEventIn
 
 
 @transaction.atomic
@@ -32,20 +33,24 @@ def status_fact_record(*, order_id: int, fact: StatusFactIn, user: Any | None = 
         order = Order.objects.select_for_update().get(pk=order_id)
     except Order.DoesNotExist:
         raise OrderNotFoundError(f"order {order_id} does not exist") from None
-    ledger: list[LedgerEventIn] = []
-    row = apply_fact_locked(order, fact, user=user, ledger=ledger)
-    ledger_append_many(events=ledger)
+    work = OrderWork()
+    row = apply_fact_locked(order, fact, user=user, work=work)
+    work.flush()
+    if row is None:
+        return StatusFact.objects.get(order=order, dedupe_key=fact.dedupe_key)
     return row
 
 
 def apply_fact_locked(
-    order: Order, fact: StatusFactIn, *, user: Any | None, ledger: list[LedgerEventIn]
-) -> StatusFact:
-    """``status_fact_record`` for an order the caller has already locked.
+    order: Order, fact: StatusFactIn, *, user: Any | None, work: OrderWork
+) -> StatusFact | None:
+    """``status_fact_record`` for an order the caller has already locked, written by ``work``.
 
-    The outcome is decided before the row is written, so the fact is stored with one
-    ``INSERT ... ON CONFLICT DO NOTHING``; a fact already stored is returned as it is.
+    Returns the new fact, or ``None`` when this fact is already stored (nothing happens).
+    The outcome is decided in memory from the order's current status.
     """
+    if work.fact_is_stored(order.pk, fact.dedupe_key):
+        return None
     milestone = fact.milestone or ""
     before = order.status
     outcome, path = _plan(before, milestone)
@@ -64,34 +69,9 @@ def apply_fact_locked(
         source_message_id=fact.source_message_id,
         note=fact.note[:255],
     )
-    row.pk = _insert_unless_stored(row)
-    if row.pk is None:
-        return StatusFact.objects.get(order=order, dedupe_key=fact.dedupe_key)
-    _walk(order, row, path, user=user, ledger=ledger)
+    work.fact_add(row)
+    _walk(order, row, path, user=user, work=work)
     return row
-
-
-_INSERT_COLUMNS = (
-    "order_id", "system", "raw_status", "milestone", "occurred_at", "received_at", "outcome",
-    "status_before", "status_after", "skipped", "dedupe_key", "source_message_id", "note",
-)  # fmt: skip
-
-
-def _insert_unless_stored(row: StatusFact) -> int | None:
-    """INSERT the fact unless (order, dedupe_key) exists; its new id, or None."""
-    by_name = {field.attname: field for field in StatusFact._meta.concrete_fields}
-    fields = [by_name[name] for name in _INSERT_COLUMNS]
-    values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
-    columns = ", ".join(str(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {StatusFact._meta.db_table} ({columns}) VALUES ({placeholders}) "
-            "ON CONFLICT (order_id, dedupe_key) DO NOTHING RETURNING id",
-            values,
-        )
-        inserted = cursor.fetchone()
-    return int(inserted[0]) if inserted else None
 
 
 def _plan(current: str, milestone: str) -> tuple[str, list[str]]:
@@ -137,7 +117,7 @@ def _walk(
     path: list[str],
     *,
     user: Any | None,
-    ledger: list[LedgerEventIn],
+    work: OrderWork,
 ) -> None:
     """Fire the planned transitions of a stored fact and add its ledger events."""
     source = row.system
@@ -152,10 +132,10 @@ def _walk(
             user=user,
             source=source,
             reason=reason,
-            ledger=ledger,
+            work=work,
             references={"fact_id": row.pk, "skipped": skipped},
         )
-    ledger.append(
+    work.ledger.append(
         LedgerEventIn(
             action="fact.recorded",
             actor=actor_label(user, source),
@@ -197,7 +177,7 @@ def status_facts_reapply(
         order.pk: order
         for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
     }
-    ledger: list[LedgerEventIn] = []
+    work = OrderWork()
     for row in rows:
         order = orders[row.order_id]
         outcome, path = _plan(order.status, milestone)
@@ -207,6 +187,6 @@ def status_facts_reapply(
         row.status_after = path[-1] if path else order.status
         row.skipped = path[:-1]
         row.save(update_fields=["milestone", "outcome", "status_before", "status_after", "skipped"])
-        _walk(order, row, path, user=user, ledger=ledger)
-    ledger_append_many(events=ledger)
+        _walk(order, row, path, user=user, work=work)
+    work.flush()
     return len(rows)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, can_proceed
+from django_fsm import can_proceed
 
 from orderhub.choices import Milestone
-from orderhub.exceptions import OrderConflictError, OrderTransitionError
+from orderhub.exceptions import OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order
 from orderhub.registry import Registry
+from orderhub.services.work import OrderWork, Transition
 from traceability.services import LedgerEventIn
 
-# Work another app must do in the SAME transaction as a transition, such as writing an outbox
-# row for a write-back. Called as hook(order, before, after, source) with the order row locked;
-# a hook must not do I/O (queue it on commit instead). Apps register in AppConfig.ready().
-TransitionHook = Callable[[Order, str, str, str], None]
+# Work another app must do in the SAME transaction as transitions, such as writing outbox rows
+# for a write-back. Called once per flush as hook(transitions), in the order they fired, with
+# the orders locked and saved; a hook must not do I/O (queue it on commit instead). Apps
+# register in AppConfig.ready().
+TransitionHook = Callable[[Sequence["Transition"]], None]
 transition_hooks: Registry[TransitionHook] = Registry("transition hooks")
 
 # The timestamp field stamped when an order first reaches a milestone.
@@ -39,13 +41,14 @@ def step(
     user: Any | None,
     source: str,
     reason: str,
-    ledger: list[LedgerEventIn],
+    work: OrderWork,
     references: dict[str, Any] | None = None,
 ) -> None:
-    """Fire the one transition that leads to ``target``, save it and write its history.
+    """Fire the one transition that leads to ``target`` in memory and record it in ``work``.
 
     Precondition: ``order`` was read with ``select_for_update`` in the current transaction.
-    The ledger event is added to ``ledger``; the calling service appends the batch.
+    ``work.flush()`` saves the order, writes its history and ledger event and runs the
+    transition hooks.
     """
     method = getattr(order, TRANSITION_TO[target])
     if not can_proceed(method):
@@ -54,19 +57,13 @@ def step(
     method()
     now = timezone.now()
     order.status_changed_at = now
-    fields = ["status", "status_changed_at", "updated_at"]
+    fields = ["status", "status_changed_at"]
     stamp = _STAMP.get(target)
     if stamp and getattr(order, stamp) is None:
         setattr(order, stamp, now)
         fields.append(stamp)
-    order._history_user = user  # type: ignore[attr-defined]
-    order._change_reason = reason  # type: ignore[attr-defined]
-    try:
-        order.save(update_fields=fields)
-    except ConcurrentTransition as exc:
-        fresh = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        raise OrderConflictError(order_id=order.pk, current=fresh or "?", target=target) from exc
-    ledger.append(
+    work.order_changed(order, fields, user=user, reason=reason)
+    work.ledger.append(
         LedgerEventIn(
             action="order.transition",
             actor=actor_label(user, source),
@@ -79,5 +76,4 @@ def step(
             references={"reason": reason, **(references or {})},
         )
     )
-    for _name, hook in transition_hooks.items():
-        hook(order, before, order.status, source)
+    work.transitioned(order, before=before, after=order.status, source=source)

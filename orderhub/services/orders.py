@@ -1,17 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django_fsm import can_proceed, has_transition_perm
 
 from orderhub.choices import Milestone
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderNotFoundError, OrderPermissionError, OrderTransitionError
-from orderhub.models import TRANSITION_TO, Order, OrderLine, Product
+from orderhub.models import TRANSITION_TO, Order, OrderLine
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
-from traceability.services import LedgerEventIn, ledger_append, ledger_append_many
+from orderhub.services.work import OrderWork
+from traceability.services import LedgerEventIn, ledger_append
 
 
 def order_transition(
@@ -67,17 +72,26 @@ def _order_transition(
         raise OrderPermissionError(
             f"{user} may not move order {order_id} to {target}", current=order.status
         )
-    ledger: list[LedgerEventIn] = []
+    work = OrderWork()
     step(
         order,
         target=target,
         user=user,
         source=source,
         reason=reason or f"manual: {order.status} → {target}",
-        ledger=ledger,
+        work=work,
     )
-    ledger_append_many(events=ledger)
+    work.flush()
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertItem:
+    """One order as one message describes it, with who sent it."""
+
+    normalized: NormalizedOrder
+    source: str = "system"
+    user: Any | None = None
 
 
 @transaction.atomic
@@ -90,7 +104,49 @@ def order_upsert(
     left as they are; lines are replaced only when the message lists them; each fact is
     applied once (``status_fact_record`` semantics). Locks the order row.
     """
-    lookup = {"channel": normalized.channel, "external_id": normalized.external_id}
+    work = OrderWork()
+    [order] = orders_upsert_locked(
+        [UpsertItem(normalized=normalized, source=source, user=user)], work=work
+    )
+    work.flush()
+    return order
+
+
+def orders_upsert_locked(items: Sequence[UpsertItem], *, work: OrderWork) -> list[Order]:
+    """``order_upsert`` for many items in the caller's transaction, written by ``work``.
+
+    Items are applied in the given order, as if one after the other: several items may name
+    the same order. The orders are locked in (channel, external id) order, the missing ones
+    created with one INSERT; lines and stored fact keys are read once for all. Returns the
+    order of each item. The caller runs ``work.flush()`` before committing.
+    """
+    orders = _orders_lock_or_create(items, work=work)
+    existing = [order.pk for order in orders.values() if order.pk not in work.created_ids]
+    work.fact_keys_load(
+        existing, (fact.dedupe_key for item in items for fact in item.normalized.facts)
+    )
+    work.fact_ids_reserve(sum(len(item.normalized.facts) for item in items))
+    lines = _stored_lines(
+        [orders[_key(item.normalized)].pk for item in items if item.normalized.lines is not None],
+        skip=work.created_ids,
+    )
+    result = []
+    for item in items:
+        order = orders[_key(item.normalized)]
+        _apply(order, item, created=work.creation_take(order), work=work, lines=lines)
+        result.append(order)
+    return result
+
+
+Key = tuple[str, str]
+LineRow = tuple[int, str, int, Decimal, str]
+
+
+def _key(normalized: NormalizedOrder) -> Key:
+    return (normalized.channel, normalized.external_id)
+
+
+def _values(normalized: NormalizedOrder) -> dict[str, Any]:
     values = {
         name: getattr(normalized, name)
         for name in NormalizedOrder.SCALAR_FIELDS
@@ -99,38 +155,98 @@ def order_upsert(
     phone = normalized.receiver_phone or normalized.buyer_phone
     if phone:
         values["phone_tail"] = "".join(ch for ch in phone if ch.isdigit())[-4:]
+    return values
 
-    order = Order.objects.select_for_update().filter(**lookup).first()
-    created = False
-    if order is None:
+
+def _orders_locked(keys: Sequence[Key]) -> dict[Key, Order]:
+    condition = Q()
+    for channel, external_id in keys:
+        condition |= Q(channel=channel, external_id=external_id)
+    query = Order.objects.select_for_update().filter(condition).order_by("channel", "external_id")
+    return {(order.channel, order.external_id): order for order in query}
+
+
+def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> dict[Key, Order]:
+    """Lock the items' orders, creating the missing ones from the first item naming each."""
+    first: dict[Key, UpsertItem] = {}
+    for item in items:
+        first.setdefault(_key(item.normalized), item)
+    orders = _orders_locked(sorted(first))
+    for _attempt in range(3):
+        missing = sorted(key for key in first if key not in orders)
+        if not missing:
+            return orders
+        new = [
+            Order(channel=key[0], external_id=key[1], **_values(first[key].normalized))
+            for key in missing
+        ]
         try:
             with transaction.atomic():
-                order = Order(**lookup, **values)
-                order._history_user = user
-                order._change_reason = f"created from {source}"
-                order.save()
-                created = True
+                Order.objects.bulk_create(new)
         except IntegrityError:
-            # Another worker created it between our look-up and insert: use theirs.
-            order = Order.objects.select_for_update().get(**lookup)
+            # Another worker created some of them since our look-up: lock theirs, try again.
+            orders.update(_orders_locked(missing))
+            continue
+        for key, order in zip(missing, new, strict=True):
+            item = first[key]
+            work.order_created(order, user=item.user, reason=f"created from {item.source}")
+            orders[key] = order
+        return orders
+    raise IntegrityError("orders kept being created concurrently; try again")
 
+
+def _stored_lines(order_ids: Sequence[int], *, skip: set[int]) -> dict[int, list[LineRow]]:
+    ids = set(order_ids) - skip
+    lines: dict[int, list[LineRow]] = {order_id: [] for order_id in ids}
+    if ids:
+        rows = (
+            OrderLine.objects.filter(order_id__in=ids)
+            .order_by("order_id", "line_no")
+            .values_list("order_id", "line_no", "sku", "quantity", "unit_price", "title")
+        )
+        for order_id, *line in rows:
+            lines[order_id].append(tuple(line))  # type: ignore[arg-type]
+    return lines
+
+
+def _apply(
+    order: Order,
+    item: UpsertItem,
+    *,
+    created: bool,
+    work: OrderWork,
+    lines: dict[int, list[LineRow]],
+) -> None:
+    """One item on its locked order: fields, lines, then facts oldest first. ``created``: the
+    order was created from this item."""
+    normalized, user, source = item.normalized, item.user, item.source
     changed: dict[str, tuple[str, str]] = {}
     if not created:
-        for name, value in values.items():
+        for name, value in _values(normalized).items():
             if getattr(order, name) != value:
                 changed[name] = (str(getattr(order, name)), str(value))
                 setattr(order, name, value)
         if changed:
-            order._history_user = user
-            order._change_reason = f"updated from {source}"
-            order.save(update_fields=[*changed, "updated_at"])
+            work.order_changed(order, changed, user=user, reason=f"updated from {source}")
 
-    lines_changed = normalized.lines is not None and _lines_replace(
-        order, normalized, new_order=created
-    )
-    ledger: list[LedgerEventIn] = []
+    lines_changed = False
+    if normalized.lines is not None:
+        wanted = [
+            (line.line_no, line.sku, line.quantity, line.unit_price, line.title)
+            for line in normalized.lines
+        ]
+        if created:  # a new order has no lines yet: it gets these, if any
+            lines_changed = bool(wanted)
+            if lines_changed:
+                work.lines_add(order, normalized.lines)
+        else:
+            lines_changed = lines.get(order.pk, []) != wanted
+            if lines_changed:
+                work.lines_replace(order, normalized.lines)
+        lines[order.pk] = wanted
+
     if created or changed or lines_changed:
-        ledger.append(
+        work.ledger.append(
             LedgerEventIn(
                 action="order.created" if created else "order.updated",
                 actor=actor_label(user, source),
@@ -146,41 +262,4 @@ def order_upsert(
             )
         )
     for fact in sorted(normalized.facts, key=lambda f: f.occurred_at):
-        apply_fact_locked(order, fact, user=user, ledger=ledger)
-    ledger_append_many(events=ledger)
-    return order
-
-
-def _lines_replace(order: Order, normalized: NormalizedOrder, *, new_order: bool) -> bool:
-    """Replace the order's lines with the message's when they differ (a new order has none)."""
-    assert normalized.lines is not None
-    if not new_order:
-        wanted = [
-            (line.line_no, line.sku, line.quantity, line.unit_price, line.title)
-            for line in normalized.lines
-        ]
-        current = list(
-            order.lines.order_by("line_no").values_list(
-                "line_no", "sku", "quantity", "unit_price", "title"
-            )
-        )
-        if current == wanted:
-            return False
-        order.lines.all().delete()
-    if not normalized.lines:
-        return not new_order
-    products = Product.objects.in_bulk([line.sku for line in normalized.lines], field_name="sku")
-    OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            line_no=line.line_no,
-            product=products.get(line.sku),
-            sku=line.sku,
-            title=line.title,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-        )
-        for line in normalized.lines
-    )
-    return True
+        apply_fact_locked(order, fact, user=user, work=work)
