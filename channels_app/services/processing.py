@@ -39,6 +39,7 @@ from channels_app.services.credibility import (
     credibility_rules_for,
 )
 from channels_app.services.mapping import status_map_for_kind
+from orderhub.bulk import rows_update
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderConflictError, OrderError
 from orderhub.services.lifecycle import actor_label
@@ -222,7 +223,7 @@ def _process_locked(
             message.order_ids = [order.pk for order in result[first:last]]
     work.flush()
     if spans:
-        InboundMessage.objects.bulk_update(
+        rows_update(
             [message for message, _first, _last in spans],
             ["status", "reason", "lease_until", "processed_at", "order_ids"],
         )

@@ -12,7 +12,6 @@ the current transaction, and ``flush`` runs before that transaction commits.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,11 +19,18 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 from django.utils import timezone
 
+from orderhub.bulk import rows_update
 from orderhub.models import Order, OrderLine, Product, StatusFact
 from traceability.services import LedgerEventIn, ledger_append_many
 
 if TYPE_CHECKING:
     from orderhub.domain import NormalizedLine
+
+
+# simple-history's model of Order and the fields it keeps (all but ``updated_at``). Read once:
+# each ``Order.history`` access builds a new manager class.
+_HISTORICAL = Order.history.model
+_TRACKED = _HISTORICAL.tracked_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +58,8 @@ class OrderWork:
     transitions: list[Transition] = field(default_factory=list)
     # Orders to UPDATE, by pk, with the fields that changed.
     _dirty: dict[int, tuple[Order, set[str]]] = field(default_factory=dict)
-    # History snapshots ("+" created, "~" changed), in the order they happened.
-    _created_history: list[Order] = field(default_factory=list)
-    _changed_history: list[Order] = field(default_factory=list)
+    # History rows ("+" created, "~" changed), in the order they happened.
+    _history: list[Any] = field(default_factory=list)
     _facts: list[StatusFact] = field(default_factory=list)
     _fact_ids: list[int] = field(default_factory=list)
     # Orders whose stored lines go, and the lines that replace them (the last list wins).
@@ -68,7 +73,7 @@ class OrderWork:
 
     def order_created(self, order: Order, *, user: Any | None, reason: str) -> None:
         """An order this transaction INSERTed: it has no facts or lines stored yet."""
-        self._snapshot(order, self._created_history, user=user, reason=reason)
+        self._snapshot(order, "+", user=user, reason=reason)
         self.created_ids.add(order.pk)
         self._creation_pending.add(order.pk)
         self._fact_keys_known_for.add(order.pk)
@@ -86,18 +91,26 @@ class OrderWork:
         """The order's ``fields`` changed in memory: UPDATE it and keep a history snapshot."""
         entry = self._dirty.setdefault(order.pk, (order, set()))
         entry[1].update(fields)
-        self._snapshot(order, self._changed_history, user=user, reason=reason)
+        self._snapshot(order, "~", user=user, reason=reason)
 
-    def _snapshot(self, order: Order, into: list[Order], *, user: Any | None, reason: str) -> None:
-        snapshot = copy.copy(order)
-        snapshot._history_user = user  # type: ignore[attr-defined]
-        snapshot._change_reason = reason  # type: ignore[attr-defined]
-        snapshot._history_date = timezone.now()  # type: ignore[attr-defined]
-        into.append(snapshot)
+    def _snapshot(self, order: Order, kind: str, *, user: Any | None, reason: str) -> None:
+        """The history row of the order as it is now (what simple-history's own save-time
+        record holds)."""
+        self._history.append(
+            _HISTORICAL(
+                history_date=timezone.now(),
+                history_user=user,
+                history_change_reason=reason,
+                history_type=kind,
+                **{field.attname: getattr(order, field.attname) for field in _TRACKED},
+            )
+        )
 
     def transitioned(self, order: Order, *, before: str, after: str, source: str) -> None:
+        snapshot = Order.__new__(Order)
+        snapshot.__dict__ = order.__dict__.copy()  # the field values as they are now
         self.transitions.append(
-            Transition(order=copy.copy(order), before=before, after=after, source=source)
+            Transition(order=snapshot, before=before, after=after, source=source)
         )
 
     # --- lines ----------------------------------------------------------------------------
@@ -184,14 +197,12 @@ class OrderWork:
                 order.updated_at = now
                 fields |= changed
                 orders.append(order)
-            Order.objects.bulk_update(orders, sorted(fields))
+            rows_update(orders, sorted(fields))
             for order in orders:
                 # The rows now hold these states: a later ``save`` compares against them.
                 order._update_initial_state()
-        if self._created_history:
-            Order.history.bulk_history_create(self._created_history)
-        if self._changed_history:
-            Order.history.bulk_history_create(self._changed_history, update=True)
+        if self._history:
+            _HISTORICAL.objects.bulk_create(self._history)
         transitions = self.transitions
         self.transitions = []
         if transitions:
@@ -200,8 +211,7 @@ class OrderWork:
         ledger_append_many(events=self.ledger)
         self.ledger = []
         self._dirty.clear()
-        self._created_history.clear()
-        self._changed_history.clear()
+        self._history.clear()
         self._facts.clear()
         self._lines_deleted.clear()
         self._lines_new.clear()
