@@ -172,10 +172,7 @@ def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> d
     for item in items:
         first.setdefault(_key(item.normalized), item)
     orders = _orders_locked(sorted(first))
-    for _attempt in range(3):
-        missing = sorted(key for key in first if key not in orders)
-        if not missing:
-            return orders
+    while missing := sorted(key for key in first if key not in orders):
         new = [
             Order(channel=key[0], external_id=key[1], **_values(first[key].normalized))
             for key in missing
@@ -184,15 +181,18 @@ def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> d
             with transaction.atomic():
                 Order.objects.bulk_create(new)
         except IntegrityError:
-            # Another worker created some of them since our look-up: lock theirs, try again.
-            orders.update(_orders_locked(missing))
+            # Another worker committed some of them since our look-up: lock theirs and insert
+            # the rest. Each round finds at least the one that conflicted.
+            found = _orders_locked(missing)
+            if not found:
+                raise
+            orders.update(found)
             continue
         for key, order in zip(missing, new, strict=True):
             item = first[key]
             work.order_created(order, user=item.user, reason=f"created from {item.source}")
             orders[key] = order
-        return orders
-    raise IntegrityError("orders kept being created concurrently; try again")
+    return orders
 
 
 def _stored_lines(order_ids: Sequence[int], *, skip: set[int]) -> dict[int, list[LineRow]]:
