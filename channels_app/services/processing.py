@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import InvalidOperation
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -323,6 +324,8 @@ def inbox_process_pending(*, limit: int = 100) -> int:
     try:
         with transaction.atomic():
             terminal = _process_locked(_locked_messages(message_ids), user=None, cache=cache)
+    except SoftTimeLimitExceeded:
+        raise  # the task's time is up: stop, the claimed messages' leases expire
     except Exception as exc:  # whatever it was, each message on its own tells whose it is
         logger.info("channels.inbox.batch_split messages=%s error=%r", len(message_ids), exc)
         for message_id in message_ids:

@@ -159,6 +159,8 @@ def _values(normalized: NormalizedOrder) -> dict[str, Any]:
 
 
 def _orders_locked(keys: Sequence[Key]) -> dict[Key, Order]:
+    if not keys:
+        return {}  # (an empty Q would lock every order)
     condition = Q()
     for channel, external_id in keys:
         condition |= Q(channel=channel, external_id=external_id)
