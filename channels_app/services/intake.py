@@ -120,39 +120,6 @@ _INSERT_GUARDED = _INSERT_TEMPLATE.replace(
 )
 
 
-def inbound_message_store(
-    *,
-    account: ChannelAccount,
-    verified: Verified,
-    body: bytes,
-    headers: Mapping[str, str],
-    received_at: datetime,
-    source: str = InboxSource.WEBHOOK,
-    actor: str = "",
-) -> tuple[int, bool]:
-    """Store a verified delivery once: (message id, created).
-
-    A redelivery (same account and delivery id, or same body hash when the platform sends no
-    id) increments ``duplicate_count`` on the existing row in the same statement (ON CONFLICT),
-    so concurrent duplicates cannot create two rows. Handshakes (``process=False``) are stored
-    as ``ignored``. A new message and its ``intake.received`` ledger event are written by ONE
-    statement (atomic on its own, one round trip).
-    """
-    stored = _store(
-        account=account,
-        verified=verified,
-        body=body,
-        headers=headers,
-        received_at=received_at,
-        source=source,
-        actor=actor,
-        guard=False,
-    )
-    if stored is None:
-        raise ChannelAccount.DoesNotExist(f"channel account {account.code!r} is gone")
-    return stored
-
-
 def _prepared_cursor() -> Any:
     """A cursor that binds parameters on the server, so that PostgreSQL keeps the plan of the
     statement every delivery runs (psycopg prepares it after ``prepare_threshold`` runs; the
@@ -167,7 +134,11 @@ def _prepared_cursor() -> Any:
     return connection.make_cursor(cursor)  # type: ignore[arg-type]
 
 
-def _store(
+class AccountChanged(Exception):
+    """The account is gone or, for a guarded store, no longer as the caller read it."""
+
+
+def inbound_message_store(
     *,
     account: ChannelAccount,
     verified: Verified,
@@ -176,10 +147,18 @@ def _store(
     received_at: datetime,
     source: str = InboxSource.WEBHOOK,
     actor: str = "",
-    guard: bool,
-) -> tuple[int, bool] | None:
-    """The storing statement; ``None`` when the account is gone or (``guard``) is no longer
-    as ``account`` describes it (disabled, edited): then nothing is stored."""
+    guard: bool = False,
+) -> tuple[int, bool]:
+    """Store a verified delivery once: (message id, created).
+
+    A redelivery (same account and delivery id, or same body hash when the platform sends no
+    id) increments ``duplicate_count`` on the existing row in the same statement (ON CONFLICT),
+    so concurrent duplicates cannot create two rows. Handshakes (``process=False``) are stored
+    as ``ignored``. A new message and its ``intake.received`` ledger event are written by ONE
+    statement (atomic on its own, one round trip). With ``guard`` the statement stores only if
+    the account is still enabled and exactly as ``account`` holds it; otherwise, or when the
+    account is gone, nothing is stored and ``AccountChanged`` is raised.
+    """
     body_sha256 = hashlib.sha256(body).hexdigest()
     delivery_id = _text(verified.delivery_id, 255)
     dedupe_key = delivery_id or f"sha256:{body_sha256}"
@@ -220,7 +199,9 @@ def _store(
             ],
         )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row is not None else None
+    if row is None:
+        raise AccountChanged(f"channel account {account.code!r} changed or is gone")
+    return row[0], row[1]
 
 
 _ACCOUNT_BY_CODE = f"""
@@ -278,13 +259,16 @@ def webhook_receive(
         except VerificationError:
             verified = None  # maybe the secret changed since: decide on a fresh read
         if verified is not None:
-            stored = _store(
-                account=account, verified=verified, body=body, headers=headers,
-                received_at=received_at, guard=True,
-            )  # fmt: skip
-            if stored is not None:
+            try:
+                message_id, created = inbound_message_store(
+                    account=account, verified=verified, body=body, headers=headers,
+                    received_at=received_at, guard=True,
+                )  # fmt: skip
+            except AccountChanged:
+                pass
+            else:
                 return IntakeResult(
-                    response=verified.response, message_id=stored[0], created=stored[1]
+                    response=verified.response, message_id=message_id, created=created
                 )
         _accounts.pop(code, None)
     return _receive_fresh(code=code, request=request)
@@ -338,19 +322,16 @@ def _receive_fresh(*, code: str, request: InboundRequest, retried: bool = False)
         )
         logger.info("channels.intake.quarantined code=%s reason=%s", code, error.reason)
         return IntakeResult(response=error.response, quarantine_id=row.pk, reason=error.reason)
-    stored = _store(
-        account=account,
-        verified=verified,
-        body=body,
-        headers=headers,
-        received_at=received_at,
-        guard=True,
-    )
-    if stored is None:  # changed between our read and the INSERT: read it again, once
+    try:
+        message_id, created = inbound_message_store(
+            account=account, verified=verified, body=body, headers=headers,
+            received_at=received_at, guard=True,
+        )  # fmt: skip
+    except AccountChanged:  # changed between our read and the INSERT: read it again, once
         if retried:
             return IntakeResult(response=UNAVAILABLE, reason="account kept changing")
         return _receive_fresh(code=code, request=request, retried=True)
     if len(_accounts) >= _ACCOUNTS_KEPT:
         _accounts.clear()
     _accounts[code] = (account, config)
-    return IntakeResult(response=verified.response, message_id=stored[0], created=stored[1])
+    return IntakeResult(response=verified.response, message_id=message_id, created=created)
