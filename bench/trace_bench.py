@@ -27,7 +27,7 @@ from bench.ledger_bench import (  # noqa: E402
 ORDERS = 100_000
 LEDGER_EVENTS = 1_000_000
 PAGE_RUNS = 30
-PDF_RUNS = 5
+PDF_RUNS = 10
 
 
 def ensure_orders(total: int) -> tuple[int, int]:
