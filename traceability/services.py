@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from orderhub.sql import prepared_cursor
 from traceability import checkpoints, conf
 from traceability.chain import EVENT_COLUMNS, GENESIS_HASH, EventFields, link_hash, utc_now
 from traceability.models import LedgerEvent
@@ -52,7 +53,7 @@ def ledger_append(
         Jsonb(after or {}),
         Jsonb(references or {}),
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_APPEND_SQL, params)
         return int(cursor.fetchone()[0])
 

@@ -12,9 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -29,6 +27,7 @@ from channels_app.adapters.base import (
 from channels_app.crypto import SecretsDecryptError
 from channels_app.models import ChannelAccount, InboundMessage, InboxSource, QuarantinedDelivery
 from channels_app.selectors import account_config
+from orderhub.sql import prepared_cursor
 from traceability.services import ledger_append_returning_sql
 
 logger = logging.getLogger(__name__)
@@ -120,20 +119,6 @@ _INSERT_GUARDED = _INSERT_TEMPLATE.replace(
 )
 
 
-def _prepared_cursor() -> Any:
-    """A cursor that binds parameters on the server, so that PostgreSQL keeps the plan of the
-    statement every delivery runs (psycopg prepares it after ``prepare_threshold`` runs; the
-    ORM's cursors bind on the client and are never prepared). Planning the storing statement
-    costs more than running it."""
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
-    # Django's wrappers (error translation, query capture); the stubs type their argument as
-    # the wrapper itself.
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]
-    return connection.make_cursor(cursor)  # type: ignore[arg-type]
-
-
 class AccountChanged(Exception):
     """The account is gone or, for a guarded store, no longer as the caller read it."""
 
@@ -168,7 +153,7 @@ def inbound_message_store(
         if guard
         else []
     )
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _INSERT_GUARDED if guard else _INSERT,
             [

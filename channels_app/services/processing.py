@@ -40,12 +40,12 @@ from channels_app.services.credibility import (
     credibility_rules_for,
 )
 from channels_app.services.mapping import status_map_for_kind
-from orderhub.bulk import rows_update
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderConflictError, OrderError
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import UpsertItem, orders_upsert_locked
 from orderhub.services.work import OrderWork
+from orderhub.sql import rows_update
 from traceability.services import LedgerEventIn, ledger_append
 
 logger = logging.getLogger(__name__)

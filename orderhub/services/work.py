@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 from django.utils import timezone
 
-from orderhub.bulk import rows_update
 from orderhub.models import Order, OrderLine, Product, StatusFact
+from orderhub.sql import rows_update
 from traceability.services import LedgerEventIn, ledger_append_many
 
 if TYPE_CHECKING:
