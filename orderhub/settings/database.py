@@ -14,10 +14,9 @@ DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_orderhub")}
 # Statements run through a server-binding cursor (orderhub.sql.prepared_cursor: the intake's
-# store, the ledger append) are prepared after
-# this many runs. The ORM's own cursors bind on the client and are never prepared. Behind a
-# pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode),
-# set DATABASE_PREPARED_STATEMENTS=false.
+# store, the ledger append) are prepared after this many runs. The ORM's own cursors bind on
+# the client and are never prepared. Behind a pooler that cannot keep prepared statements
+# (PgBouncer before 1.21 in transaction mode), set DATABASE_PREPARED_STATEMENTS=false.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
     5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
 )
