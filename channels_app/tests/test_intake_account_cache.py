@@ -4,6 +4,7 @@ edited or re-keyed account takes effect with the very next delivery."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -72,3 +73,19 @@ def test_a_deleted_account_is_unknown_at_once(client: Client, account: ChannelAc
     response = post(client, body(2), hook_headers(body(2), delivery="2"))
     assert response.status_code == 404
     assert list(QuarantinedDelivery.objects.values_list("reason", flat=True)) == ["unknown account"]
+
+
+@pytest.mark.django_db
+def test_the_storing_statement_runs_prepared(client: Client, account: ChannelAccount) -> None:
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0].lstrip()[:16] for row in cursor.fetchall()]
+
+    # psycopg prepares a statement on its sixth run on a connection (prepare_threshold 5),
+    # never with DATABASE_PREPARED_STATEMENTS=false (threshold None).
+    enabled = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] is not None
+    for n in range(6):
+        post(client, body(n), hook_headers(body(n), delivery=str(n)))
+    assert ("WITH stored AS (" in prepared()) is enabled
+    assert InboundMessage.objects.count() == 6
