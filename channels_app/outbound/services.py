@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from orderhub.effects import call_on_commit
 from orderhub.models import Order
 from orderhub.services import status_fact_record
 from orderhub.services.work import Transition
-from traceability.services import ledger_append
+from traceability.services import LedgerEventIn, ledger_append, ledger_append_many
 
 logger = logging.getLogger(__name__)
 
@@ -63,41 +64,71 @@ def _system(account: ChannelAccount) -> str:
     return f"{account.kind}:{account.code}"
 
 
-def _write(
-    *, account: ChannelAccount, order: Order, action: str, milestone: str, source: str
-) -> int | None:
-    key = f"{account.code}:{order.pk}:{action}:{milestone}"
-    payload = {
-        "channel": order.channel,
-        "external_id": order.external_id,
-        "carrier": order.carrier,
-        "tracking_number": order.tracking_number,
-        "shipped_at": timezone.now().isoformat(),
-    }
-    entry, created = OutboxEntry.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "account": account,
-            "order": order,
-            "action": action,
-            "milestone": milestone,
-            "payload": payload,
-            "next_attempt_at": timezone.now(),
-        },
+@dataclass(frozen=True, slots=True)
+class _Target:
+    account: ChannelAccount
+    order: Order
+    action: str
+    milestone: str
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.account.code}:{self.order.pk}:{self.action}:{self.milestone}"
+
+
+def _write_many(targets: list[_Target]) -> list[int]:
+    """The outbox rows of ``targets`` not written before, and their ledger events: three
+    statements however many there are. Runs with the orders locked, so no other transaction
+    writes the same keys meanwhile."""
+    if not targets:
+        return []
+    stored = set(
+        OutboxEntry.objects.filter(
+            idempotency_key__in=[target.key for target in targets]
+        ).values_list("idempotency_key", flat=True)
     )
-    if not created:
-        return None
-    ledger_append(
-        action="outbox.written",
-        actor=source,
-        order_id=order.pk,
-        subject_type="outbox_entry",
-        subject_id=entry.pk,
-        source_system=_system(account),
-        after={"action": action, "milestone": milestone},
-        references={"idempotency_key": key, "caused_by": source},
+    now = timezone.now()
+    new: list[tuple[_Target, OutboxEntry]] = []
+    for target in targets:
+        if target.key in stored:
+            continue
+        stored.add(target.key)
+        order = target.order
+        payload = {
+            "channel": order.channel,
+            "external_id": order.external_id,
+            "carrier": order.carrier,
+            "tracking_number": order.tracking_number,
+            "shipped_at": now.isoformat(),
+        }
+        entry = OutboxEntry(
+            idempotency_key=target.key,
+            account=target.account,
+            order=order,
+            action=target.action,
+            milestone=target.milestone,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        new.append((target, entry))
+    OutboxEntry.objects.bulk_create([entry for _target, entry in new])
+    ledger_append_many(
+        events=[
+            LedgerEventIn(
+                action="outbox.written",
+                actor=target.source,
+                order_id=target.order.pk,
+                subject_type="outbox_entry",
+                subject_id=entry.pk,
+                source_system=_system(target.account),
+                after={"action": target.action, "milestone": target.milestone},
+                references={"idempotency_key": target.key, "caused_by": target.source},
+            )
+            for target, entry in new
+        ]
     )
-    return entry.pk
+    return [entry.pk for _target, entry in new]
 
 
 def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[int]:
@@ -129,10 +160,9 @@ def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[in
         if any(t.after in ERP_MILESTONES for t in relevant)
         else []
     )
-    created: list[int] = []
+    targets: list[_Target] = []
     for transition in relevant:
         order, after, source = transition.order, transition.after, transition.source
-        targets: list[tuple[ChannelAccount, str]] = []
         if after == Milestone.WAYBILL_ISSUED:
             channel = channels.get(order.channel)
             if (
@@ -141,15 +171,14 @@ def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[in
                 and channel.kind not in ERP_KINDS
                 and source != _system(channel)
             ):
-                targets.append((channel, ACTION_SHIP))
+                targets.append(_Target(channel, order, ACTION_SHIP, after, source))
         if after in ERP_MILESTONES:
-            targets.extend((erp, ERP_MILESTONES[after]) for erp in erps if source != _system(erp))
-        for account, action in targets:
-            entry_id = _write(
-                account=account, order=order, action=action, milestone=after, source=source
+            targets.extend(
+                _Target(erp, order, ERP_MILESTONES[after], after, source)
+                for erp in erps
+                if source != _system(erp)
             )
-            if entry_id:
-                created.append(entry_id)
+    created = _write_many(targets)
     if created:
         from channels_app.outbound.tasks import outbox_relay_task
 

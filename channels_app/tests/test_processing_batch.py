@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from channels_app.models import ChannelAccount, InboundMessage
+from channels_app.models import ChannelAccount, InboundMessage, OutboxEntry
 from channels_app.services import inbox_process_pending
 from channels_app.tests.conftest import order_body
 from channels_app.tests.test_processing import LINES, created, paid, store
@@ -99,3 +99,22 @@ def test_several_messages_about_one_order_in_one_batch_converge(
         "order.updated",  # the lines came with the second message
     ]
     assert list(InboundMessage.objects.values_list("order_ids", flat=True)) == [[order.pk]] * 4
+
+
+@pytest.mark.django_db
+def test_write_back_rows_for_a_batch_cost_the_statements_of_one(
+    account: ChannelAccount,
+) -> None:
+    """With an ERP account, every paid order gets an outbox row: still a fixed statement count."""
+    ChannelAccount.objects.create(kind="kingdee_k3", code="erp-main", name="ERP")
+    one = statements_to_process(account, 1, "single-")
+    thirty = statements_to_process(account, 30, "batch-")
+    assert thirty == one
+    entries = OutboxEntry.objects.order_by("id")
+    assert entries.count() == 31
+    assert set(entries.values_list("action", "milestone", "account__code")) == {
+        ("order_paid", "paid", "erp-main")
+    }
+    order = Order.objects.get(external_id="batch-3")
+    assert entries.get(order=order).idempotency_key == f"erp-main:{order.pk}:order_paid:paid"
+    assert LedgerEvent.objects.filter(action="outbox.written").count() == 31
