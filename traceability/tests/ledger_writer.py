@@ -1,4 +1,4 @@
-"""A child process that appends ledger events, one transaction each (concurrency test, bench).
+"""A child process that appends ledger events, one transaction each (the concurrency test).
 
 Usage: python -m traceability.tests.ledger_writer WRITER_NO EVENTS
 """
