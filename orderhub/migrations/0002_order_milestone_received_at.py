@@ -56,4 +56,14 @@ class Migration(migrations.Migration):
             name='received_at',
             field=models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='received at'),
         ),
+        # Until now the milestone times were OrderHub's clock: they are the received times of
+        # the orders already stored (the order's own row was stored when it was received).
+        migrations.RunSQL(
+            sql="""
+                UPDATE orderhub_order SET placed_received_at = created_at,
+                    paid_received_at = paid_at, shipped_received_at = shipped_at,
+                    delivered_received_at = delivered_at
+            """,
+            reverse_sql=migrations.RunSQL.noop,
+        ),
     ]
