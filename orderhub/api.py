@@ -35,7 +35,7 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
     def get_queryset(self) -> QuerySet[Order]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Order.objects.none()
-        queryset = order_visible_to(self.request.user).order_by("-id")
+        queryset = order_visible_to(self.request.user).select_related("warehouse").order_by("-id")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
                 Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),

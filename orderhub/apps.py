@@ -6,3 +6,8 @@ class OrderHubConfig(AppConfig):
     name = "orderhub"
     label = "orderhub"
     verbose_name = _("Orders")
+
+    def ready(self) -> None:
+        from orderhub import display_time
+
+        display_time.install()

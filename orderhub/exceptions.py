@@ -33,3 +33,16 @@ class OrderPermissionError(OrderError):
     def __init__(self, message: str, *, current: str) -> None:
         super().__init__(message)
         self.current = current
+
+
+class OrderDataError(OrderError):
+    """A value an order would store is refused; ``field`` names it, the message says why.
+
+    ``str(error)`` is the message alone, fit to show as a failure reason
+    ("city is 80 characters, at most 64").
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

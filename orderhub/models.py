@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
@@ -131,11 +132,17 @@ class Order(ConcurrentTransitionMixin, models.Model):
     )
     buyer_note = models.TextField(_("buyer note"), blank=True)
 
+    # Each milestone time is the source's clock (when the channel or system says it happened);
+    # the ``*_received_at`` beside it is ours (when OrderHub learned it).
     placed_at = models.DateTimeField(_("placed at"), null=True, blank=True, db_index=True)
+    placed_received_at = models.DateTimeField(_("placed: received at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    paid_received_at = models.DateTimeField(_("paid: received at"), null=True, blank=True)
     ship_by = models.DateTimeField(_("ship by"), null=True, blank=True)
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    shipped_received_at = models.DateTimeField(_("shipped: received at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    delivered_received_at = models.DateTimeField(_("delivered: received at"), null=True, blank=True)
 
     status = FSMField(
         _("status"), max_length=32, choices=Milestone.choices, default=Milestone.PLACED,
@@ -307,7 +314,9 @@ class StatusFact(models.Model):
         _("milestone"), max_length=32, choices=Milestone.choices, blank=True
     )
     occurred_at = models.DateTimeField(_("occurred at"))
-    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    # Set by the service that stores the fact (not auto_now_add: the order's milestone
+    # ``*_received_at`` copies this very value before the row is written).
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
     outcome = models.CharField(
         _("outcome"), max_length=16, choices=FactOutcome.choices, default=FactOutcome.PENDING
     )

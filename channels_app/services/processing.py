@@ -41,11 +41,12 @@ from channels_app.services.credibility import (
 )
 from channels_app.services.mapping import status_map_for_kind
 from orderhub.domain import NormalizedOrder
-from orderhub.exceptions import OrderConflictError, OrderError
+from orderhub.exceptions import OrderConflictError, OrderDataError, OrderError
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import UpsertItem, orders_upsert_locked
 from orderhub.services.work import OrderWork
 from orderhub.sql import rows_update
+from orderhub.validation import normalized_order_check
 from traceability.services import LedgerEventIn, ledger_append
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ ADAPTER_DATA_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     AttributeError,
     InvalidOperation,
+    OverflowError,  # e.g. 9999-12-31T23:59:59-14:00 converted to UTC
 )
 
 _CLAIM = f"""
@@ -114,6 +116,21 @@ class _Terminal(Exception):
     """Processing this message can never succeed as it stands; carries the reason."""
 
 
+def database_error_reason(exc: DatabaseError) -> str:
+    """The database's refusal, naming the table and column when PostgreSQL names them.
+
+    Values are checked before the upsert (``orderhub.validation``) so this is the fallback for
+    what those checks do not know about.
+    """
+    diag = getattr(exc.__cause__, "diag", None)
+    column = getattr(diag, "column_name", None)
+    primary = getattr(diag, "message_primary", None) or str(exc).strip()
+    if column:
+        table = getattr(diag, "table_name", None)
+        return f"{table}.{column}: {primary}" if table else f"{column}: {primary}"
+    return f"{type(exc).__name__}: {primary}"
+
+
 def inbox_claim(*, limit: int) -> list[int]:
     """Lease up to ``limit`` claimable messages to the caller (one short transaction).
 
@@ -157,7 +174,15 @@ def _normalized(message: InboundMessage, *, cache: BatchCache) -> list[Normalize
         orders = adapter.normalize(cache.config(account), payload)
     except ADAPTER_DATA_ERRORS as exc:
         raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
-    return _resolve_facts(orders, status_map=cache.status_map(account.kind), message_id=message.pk)
+    orders = _resolve_facts(
+        orders, status_map=cache.status_map(account.kind), message_id=message.pk
+    )
+    for order in orders:
+        try:
+            normalized_order_check(order)
+        except OrderDataError as exc:  # nothing of this message is stored
+            raise _Terminal(str(exc)[:1000]) from None
+    return orders
 
 
 def _process_locked(
@@ -297,12 +322,15 @@ def inbox_message_process(
     except TRANSIENT_ERRORS as exc:
         logger.warning("channels.inbox.retry message=%s error=%r", message_id, exc)
         return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=False)
+    except OrderDataError as exc:  # a refused value: the reason names its field
+        logger.warning("channels.inbox.refused message=%s error=%s", message_id, exc)
+        return _finish_failed(message_id, reason=str(exc), terminal=True)
     except OrderError as exc:  # a domain refusal: the same message would be refused again
         logger.warning("channels.inbox.refused message=%s error=%s", message_id, exc)
         return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=True)
     except DatabaseError as exc:  # DataError and the like: the data itself is refused
         logger.warning("channels.inbox.data_error message=%s error=%r", message_id, exc)
-        return _finish_failed(message_id, reason=f"{type(exc).__name__}: {exc}", terminal=True)
+        return _finish_failed(message_id, reason=database_error_reason(exc), terminal=True)
     if message_id in terminal:
         logger.info("channels.inbox.failed message=%s reason=%s", message_id, terminal[message_id])
         return _finish_failed(message_id, reason=terminal[message_id], terminal=True)

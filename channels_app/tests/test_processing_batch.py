@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels_app.models import ChannelAccount, InboundMessage, OutboxEntry
-from channels_app.services import inbox_process_pending
+from channels_app.services import inbox_process_pending, processing
 from channels_app.tests.conftest import order_body
 from channels_app.tests.test_processing import LINES, created, paid, store
 from orderhub.models import Order, OrderLine, StatusFact
@@ -59,14 +59,36 @@ def test_a_batch_of_forty_new_orders_costs_the_statements_of_one(
 
 
 @pytest.mark.django_db
-def test_a_message_the_database_refuses_costs_only_itself(account: ChannelAccount) -> None:
+def test_a_message_with_a_refused_value_costs_only_itself(account: ChannelAccount) -> None:
     store(account, created("G1"), delivery="1")
     store(account, created("X" * 200), delivery="2")  # longer than an order id may be
     store(account, created("G2"), delivery="3")
     assert inbox_process_pending() == 3
     rows = list(InboundMessage.objects.order_by("id").values_list("status", "reason"))
+    assert rows == [
+        ("processed", ""),
+        ("failed_terminal", "external_id is 200 characters, at most 128"),
+        ("processed", ""),
+    ]
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == ["G1", "G2"]
+    assert LedgerEvent.objects.filter(action="inbox.failed").count() == 1
+    assert LedgerEvent.objects.filter(action="order.created").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_message_the_database_refuses_costs_only_itself(
+    account: ChannelAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the checks before the upsert do not know about, the database refuses: the batch
+    # is split and the message fails alone.
+    monkeypatch.setattr(processing, "normalized_order_check", lambda normalized: None)
+    store(account, created("G1"), delivery="1")
+    store(account, created("X" * 200), delivery="2")
+    store(account, created("G2"), delivery="3")
+    assert inbox_process_pending() == 3
+    rows = list(InboundMessage.objects.order_by("id").values_list("status", "reason"))
     assert [status for status, _ in rows] == ["processed", "failed_terminal", "processed"]
-    assert rows[1][1].startswith("DataError: value too long for type character varying(128)")
+    assert rows[1][1] == "DataError: value too long for type character varying(128)"
     assert sorted(Order.objects.values_list("external_id", flat=True)) == ["G1", "G2"]
     assert LedgerEvent.objects.filter(action="inbox.failed").count() == 1
     assert LedgerEvent.objects.filter(action="order.created").count() == 2

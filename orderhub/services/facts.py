@@ -17,6 +17,7 @@ from orderhub.exceptions import OrderNotFoundError
 from orderhub.models import Order, StatusFact
 from orderhub.services.lifecycle import actor_label, step
 from orderhub.services.work import OrderWork
+from orderhub.validation import status_fact_check
 from traceability.services import LedgerEventIn
 
 
@@ -28,7 +29,10 @@ def status_fact_record(*, order_id: int, fact: StatusFactIn, user: Any | None = 
     skipped); a fact behind it is stored as ``late`` and the status stays; a fact that
     contradicts a terminal branch is stored as ``conflict``. The same fact twice (same system,
     raw status and source time) returns the stored row and changes nothing. Locks the order.
+    A source time outside the sane window or a text longer than its column raises
+    ``OrderDataError`` naming the field, before anything is locked or written.
     """
+    status_fact_check(fact)
     try:
         order = Order.objects.select_for_update().get(pk=order_id)
     except Order.DoesNotExist:
@@ -134,6 +138,8 @@ def _walk(
             reason=reason,
             work=work,
             references={"fact_id": row.pk, "skipped": skipped},
+            occurred_at=row.occurred_at,
+            received_at=row.received_at,
         )
     work.ledger.append(
         LedgerEventIn(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -22,11 +23,11 @@ from traceability.services import LedgerEventIn
 TransitionHook = Callable[[Sequence["Transition"]], None]
 transition_hooks: Registry[TransitionHook] = Registry("transition hooks")
 
-# The timestamp field stamped when an order first reaches a milestone.
-_STAMP: dict[str, str] = {
-    Milestone.PAID: "paid_at",
-    Milestone.HANDED_OVER: "shipped_at",
-    Milestone.DELIVERED: "delivered_at",
+# The time field stamped when an order first reaches a milestone, and its received-at twin.
+_STAMP: dict[str, tuple[str, str]] = {
+    Milestone.PAID: ("paid_at", "paid_received_at"),
+    Milestone.HANDED_OVER: ("shipped_at", "shipped_received_at"),
+    Milestone.DELIVERED: ("delivered_at", "delivered_received_at"),
 }
 
 
@@ -43,12 +44,22 @@ def step(
     reason: str,
     work: OrderWork,
     references: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> None:
     """Fire the one transition that leads to ``target`` in memory and record it in ``work``.
 
     Precondition: ``order`` was read with ``select_for_update`` in the current transaction.
     ``work.flush()`` saves the order, writes its history and ledger event and runs the
     transition hooks.
+
+    Milestone times (``_STAMP``: paid, handed over → shipped, delivered) are stamped the first
+    time the order reaches the milestone and never overwritten: the time is ``occurred_at``
+    (the source's clock of the fact that moved the order), its ``*_received_at`` twin is
+    ``received_at`` (when OrderHub received that fact). A fact that skips ahead walks every
+    milestone in between through this function, so it stamps the skipped ones too, with its
+    own times (a ``handed_over`` fact on a placed order stamps ``paid_at`` and
+    ``shipped_at``). Without a fact (a manual transition) both are now.
     """
     method = getattr(order, TRANSITION_TO[target])
     if not can_proceed(method):
@@ -59,9 +70,11 @@ def step(
     order.status_changed_at = now
     fields = ["status", "status_changed_at"]
     stamp = _STAMP.get(target)
-    if stamp and getattr(order, stamp) is None:
-        setattr(order, stamp, now)
-        fields.append(stamp)
+    if stamp and getattr(order, stamp[0]) is None:
+        at_field, received_field = stamp
+        setattr(order, at_field, occurred_at or now)
+        setattr(order, received_field, received_at or now)
+        fields += [at_field, received_field]
     work.order_changed(order, fields, user=user, reason=reason)
     work.ledger.append(
         LedgerEventIn(

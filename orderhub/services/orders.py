@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from orderhub.choices import Milestone
@@ -146,7 +148,13 @@ def _key(normalized: NormalizedOrder) -> Key:
     return (normalized.channel, normalized.external_id)
 
 
+# Times a channel message may carry itself (its own clock), and their received-at twins.
+_CARRIED_TIMES = (("placed_at", "placed_received_at"), ("paid_at", "paid_received_at"))
+
+
 def _values(normalized: NormalizedOrder) -> dict[str, Any]:
+    """The order fields a message sets. ``placed_at`` and ``paid_at`` are the channel's own
+    times (e.g. Shopify's ``created_at``), not ours; see ``_received_stamp``."""
     values = {
         name: getattr(normalized, name)
         for name in NormalizedOrder.SCALAR_FIELDS
@@ -156,6 +164,20 @@ def _values(normalized: NormalizedOrder) -> dict[str, Any]:
     if phone:
         values["phone_tail"] = "".join(ch for ch in phone if ch.isdigit())[-4:]
     return values
+
+
+def _received_stamp(order: Order, *, now: datetime) -> list[str]:
+    """Stamp ``paid_received_at`` (and ``placed_received_at``) the first time the message's
+    own ``paid_at`` (``placed_at``) is set: when OrderHub learned it. Returns the fields set.
+
+    A later message may correct the channel's time itself; its received-at stays the first.
+    """
+    stamped = []
+    for at_field, received_field in _CARRIED_TIMES:
+        if getattr(order, at_field) is not None and getattr(order, received_field) is None:
+            setattr(order, received_field, now)
+            stamped.append(received_field)
+    return stamped
 
 
 def _orders_locked(keys: Sequence[Key]) -> dict[Key, Order]:
@@ -175,10 +197,18 @@ def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> d
         first.setdefault(_key(item.normalized), item)
     orders = _orders_locked(sorted(first))
     while missing := sorted(key for key in first if key not in orders):
+        now = timezone.now()
         new = [
-            Order(channel=key[0], external_id=key[1], **_values(first[key].normalized))
+            Order(
+                channel=key[0],
+                external_id=key[1],
+                placed_received_at=now,  # when OrderHub first stored the order
+                **_values(first[key].normalized),
+            )
             for key in missing
         ]
+        for order in new:
+            _received_stamp(order, now=now)
         try:
             with transaction.atomic():
                 Order.objects.bulk_create(new)
@@ -229,7 +259,10 @@ def _apply(
                 changed[name] = (str(getattr(order, name)), str(value))
                 setattr(order, name, value)
         if changed:
-            work.order_changed(order, changed, user=user, reason=f"updated from {source}")
+            stamped = _received_stamp(order, now=timezone.now())
+            work.order_changed(
+                order, [*changed, *stamped], user=user, reason=f"updated from {source}"
+            )
 
     lines_changed = False
     if normalized.lines is not None:

@@ -1,3 +1,6 @@
+from datetime import UTC as _UTC
+from datetime import datetime as _datetime
+
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
@@ -106,3 +109,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }
+
+
+def _aware(text: str) -> _datetime:
+    """An ISO 8601 time from the environment; without an offset it is UTC."""
+    moment = _datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=_UTC)
+
+
+# --- sane times -------------------------------------------------------------------------------
+# Times a message may carry (placed, paid, each status fact): not before ORDERHUB_TIME_MIN and
+# not more than ORDERHUB_TIME_MAX_AHEAD_SECONDS after now. Outside that, the message is refused
+# with a reason naming the field (orderhub.validation).
+ORDERHUB_TIME_MIN = _aware(env.str("ORDERHUB_TIME_MIN", default="2000-01-01T00:00:00Z"))
+ORDERHUB_TIME_MAX_AHEAD_SECONDS = env.int("ORDERHUB_TIME_MAX_AHEAD_SECONDS", default=86400)
