@@ -33,3 +33,13 @@ class OrderPermissionError(OrderError):
     def __init__(self, message: str, *, current: str) -> None:
         super().__init__(message)
         self.current = current
+
+
+class OrderActionError(OrderError):
+    """An explicit order action (warehouse, tracking, priority, note, cancel) was refused
+    because a value is unknown or invalid."""
+
+
+class OrderActionPermissionError(OrderActionError):
+    """The user lacks the action's permission, or the action would take an order out of the
+    warehouses they work for."""
