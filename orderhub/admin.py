@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -30,6 +30,9 @@ from orderhub.services import (
     order_transition,
     order_warehouse_assign,
 )
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 
 def _works_for_warehouses(request: HttpRequest) -> bool:
@@ -112,8 +115,8 @@ class WarehouseScopedFilter(admin.RelatedFieldListFilter):
 
     def field_choices(
         self, field: Field[Any, Any], request: HttpRequest, model_admin: Any
-    ) -> list[tuple[Any, str]]:
-        return [(w.pk, str(w)) for w in warehouse_visible_to(request.user).order_by("code")]
+    ) -> list[tuple[str, str | _StrPromise]]:
+        return [(str(w.pk), str(w)) for w in warehouse_visible_to(request.user).order_by("code")]
 
 
 def _order_fields(*names: str) -> tuple[str, ...]:
@@ -340,7 +343,7 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
             "show_delete": False,
         }
         transitions = (
-            order.get_available_user_status_transitions(request.user)
+            order.get_available_user_status_transitions(request.user)  # type: ignore[attr-defined]  # added by django-fsm
             if self.has_change_permission(request, order)
             else []
         )
