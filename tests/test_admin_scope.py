@@ -226,6 +226,8 @@ def test_own_order_form_and_history_form_write_nothing_for_anyone(
         history_id = Order.history.filter(id=order.pk).earliest("history_id").history_id
         history_form = reverse("admin:orderhub_order_simple_history", args=[order.pk, history_id])
         change = reverse("admin:orderhub_order_change", args=[order.pk])
+        history_list = reverse("admin:orderhub_order_history", args=[order.pk])
+        assert client.get(history_list).status_code == 200
         page = client.get(history_form)
         assert page.status_code == 200
         assert 'name="buyer_name"' not in page.content.decode()
