@@ -1,22 +1,43 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Field, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
-from orderhub.choices import Milestone
+from orderhub.choices import Milestone, Priority
 from orderhub.exceptions import OrderError
 from orderhub.models import Customer, Order, OrderLine, Product, StatusFact, Warehouse
-from orderhub.selectors import order_find, order_status_by_system, order_visible_to
-from orderhub.services import order_transition
+from orderhub.selectors import (
+    order_find,
+    order_status_by_system,
+    order_visible_to,
+    warehouse_visible_to,
+)
+from orderhub.services import (
+    order_cancel,
+    order_note_set,
+    order_priority_set,
+    order_tracking_set,
+    order_transition,
+    order_warehouse_assign,
+)
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+
+def _works_for_warehouses(request: HttpRequest) -> bool:
+    user: Any = request.user
+    return not user.is_superuser and user.warehouses.exists()
 
 
 @admin.register(Warehouse)
@@ -25,6 +46,9 @@ class WarehouseAdmin(admin.ModelAdmin[Warehouse]):
     list_filter = ["is_active", "province"]
     search_fields = ["code", "name"]
     filter_horizontal = ["staff"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Warehouse]:
+        return warehouse_visible_to(request.user, super().get_queryset(request))
 
 
 @admin.register(Product)
@@ -38,6 +62,13 @@ class ProductAdmin(admin.ModelAdmin[Product]):
 class CustomerAdmin(admin.ModelAdmin[Customer]):
     list_display = ["name", "phone", "email", "created_at"]
     search_fields = ["name", "phone", "email", "external_ref"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        queryset = super().get_queryset(request)
+        if _works_for_warehouses(request):  # only the buyers of their warehouses' orders
+            visible = order_visible_to(request.user).filter(customer__isnull=False)
+            queryset = queryset.filter(pk__in=visible.values("customer_id"))
+        return queryset
 
 
 class OrderLineInline(admin.TabularInline[OrderLine, Order]):
@@ -79,22 +110,53 @@ class StatusFactInline(admin.TabularInline[StatusFact, Order]):
         return False
 
 
+class WarehouseScopedFilter(admin.RelatedFieldListFilter):
+    """The warehouse filter offers only the warehouses the user works with."""
+
+    def field_choices(
+        self, field: Field[Any, Any], request: HttpRequest, model_admin: Any
+    ) -> list[tuple[str, str | _StrPromise]]:
+        return [(str(w.pk), str(w)) for w in warehouse_visible_to(request.user).order_by("code")]
+
+
+def _order_fields(*names: str) -> tuple[str, ...]:
+    """The names among ``names`` that are fields of Order (some arrive with other changes)."""
+    existing = {field.name for field in Order._meta.get_fields()}
+    return tuple(name for name in names if name in existing)
+
+
+# The changes a person may make on the order page: action name → the permission it needs.
+ORDER_ACTIONS: dict[str, str] = {
+    "warehouse": "orderhub.assign_warehouse",
+    "tracking": "orderhub.set_tracking",
+    "priority": "orderhub.set_priority",
+    "note": "orderhub.set_internal_note",
+}
+
+
 @admin.register(Order)
 class OrderAdmin(SimpleHistoryAdmin[Order]):
+    """Read-mostly: channel data, amounts, addresses and times are shown, never submitted.
+
+    No view of this admin writes an order through a form (the change form, the history form
+    and the delete view refuse every POST); each change a person may make is an explicit
+    action posted to its own URL and done by one service. Every view, including
+    simple-history's, is scoped by ``order_visible_to``: another warehouse's order is 404.
+    """
+
     change_form_template = "admin/orderhub/order/change_form.html"
     list_display = [
         "external_id", "channel", "status", "buyer_name", "province", "total_amount",
         "currency", "warehouse", "tracking_number", "placed_at",
     ]  # fmt: skip
     list_filter = [
-        "channel", "status", "warehouse", "order_type", "priority",
+        "channel", "status", ("warehouse", WarehouseScopedFilter), "order_type", "priority",
         ("placed_at", admin.DateFieldListFilter), ("status_changed_at", admin.DateFieldListFilter),
     ]  # fmt: skip
     search_fields = ["=external_id", "=tracking_number", "=phone_tail", "buyer_name"]
     search_help_text = _("Channel order id, tracking number, last 4 phone digits or buyer name")
     date_hierarchy = "placed_at"
     list_select_related = ["warehouse"]
-    readonly_fields = ["status", "status_changed_at", "created_at", "updated_at"]
     inlines = [OrderLineInline, StatusFactInline]
     fieldsets = [
         (None, {"fields": [("channel", "external_id"), "status", "status_changed_at"]}),
@@ -108,15 +170,37 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
         ]}),
         (_("Fulfilment"), {"fields": [
             ("order_type", "priority"), "warehouse", ("carrier", "tracking_number"), "buyer_note",
+            "internal_note",
         ]}),
         (_("Times"), {"fields": [
-            ("placed_at", "paid_at"), ("ship_by", "shipped_at", "delivered_at"),
+            _order_fields("placed_at", "placed_received_at"),
+            _order_fields("paid_at", "paid_received_at"),
+            "ship_by",
+            _order_fields("shipped_at", "shipped_received_at"),
+            _order_fields("delivered_at", "delivered_received_at"),
             ("created_at", "updated_at"),
         ]}),
     ]  # fmt: skip
 
+    # --- scope and read-only ----------------------------------------------------------------
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return order_visible_to(request.user, super().get_queryset(request))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Order._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders come from the channels
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # orders are never deleted (this also drops the bulk delete action)
+
+    def _visible_or_404(self, request: HttpRequest, object_id: Any) -> Order:
+        order = self.get_object(request, str(object_id))
+        if order is None:
+            raise Http404
+        return order
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
@@ -127,6 +211,39 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
             return found | by_name, False
         return queryset, False
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            if object_id is not None:
+                self._visible_or_404(request, object_id)
+            raise PermissionDenied  # no form writes an order; the actions below do
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._visible_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._visible_or_404(request, object_id)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied  # historical versions are read-only for everyone
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # --- explicit actions -------------------------------------------------------------------
+
     def get_urls(self) -> list[URLPattern]:
         return [
             path(
@@ -134,8 +251,16 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
                 self.admin_site.admin_view(require_POST(self.transition_view)),
                 name="orderhub_order_transition",
             ),
+            path(
+                "<int:object_id>/action/<str:action>/",
+                self.admin_site.admin_view(require_POST(self.action_view)),
+                name="orderhub_order_action",
+            ),
             *super().get_urls(),
         ]
+
+    def _redirect(self, order: Order) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:orderhub_order_change", args=[order.pk]))
 
     def transition_view(self, request: HttpRequest, object_id: int, target: str) -> HttpResponse:
         order = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -143,13 +268,16 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
             raise PermissionDenied
         reason = request.POST.get("reason", "").strip()
         try:
-            order_transition(
-                order_id=order.pk,
-                target=target,
-                user=request.user,
-                source="admin",
-                reason=reason or f"admin: {order.status} → {target}",
-            )
+            if target == Milestone.CANCELLED:
+                order_cancel(order_id=order.pk, reason=reason, user=request.user, source="admin")
+            else:
+                order_transition(
+                    order_id=order.pk,
+                    target=target,
+                    user=request.user,
+                    source="admin",
+                    reason=reason or f"admin: {order.status} → {target}",
+                )
         except OrderError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
         else:
@@ -158,7 +286,46 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
                 _("Order %(order)s moved to %(status)s.") % {"order": order, "status": target},
                 level=messages.SUCCESS,
             )
-        return HttpResponseRedirect(reverse("admin:orderhub_order_change", args=[order.pk]))
+        return self._redirect(order)
+
+    def action_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:
+        """One explicit change from the order page, done by its service."""
+        order = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if action not in ORDER_ACTIONS:
+            raise Http404
+        if not request.user.has_perm(ORDER_ACTIONS[action]):
+            raise PermissionDenied
+        data = request.POST
+        common: dict[str, Any] = {
+            "order_id": order.pk,
+            "user": request.user,
+            "source": "admin",
+            "reason": data.get("reason", "").strip(),
+        }
+        try:
+            if action == "warehouse":
+                order_warehouse_assign(warehouse_code=data.get("warehouse_code", ""), **common)
+            elif action == "tracking":
+                order_tracking_set(
+                    carrier=data.get("carrier", ""),
+                    tracking_number=data.get("tracking_number", ""),
+                    **common,
+                )
+            elif action == "priority":
+                try:
+                    priority = int(data.get("priority", ""))
+                except ValueError:
+                    raise OrderError(gettext("Choose a priority.")) from None
+                order_priority_set(priority=priority, **common)
+            else:
+                order_note_set(note=data.get("internal_note", ""), **common)
+        except OrderError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            self.message_user(
+                request, _("Order %(order)s updated.") % {"order": order}, level=messages.SUCCESS
+            )
+        return self._redirect(order)
 
     def change_view(
         self,
@@ -167,18 +334,36 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        extra_context = extra_context or {}
-        order = self.get_object(request, object_id)
-        if order is not None:
-            transitions = (
-                order.get_available_user_status_transitions(request.user)
-                if self.has_change_permission(request, order)
-                else []
+        order = self._visible_or_404(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        transitions = (
+            order.get_available_user_status_transitions(request.user)  # type: ignore[attr-defined]  # added by django-fsm
+            if self.has_change_permission(request, order)
+            else []
+        )
+        extra_context["transitions"] = [
+            {
+                "target": t.target,
+                "label": t.custom.get("label", t.name),
+                "needs_reason": t.target == Milestone.CANCELLED,
+            }
+            for t in transitions
+        ]
+        allowed = [name for name, perm in ORDER_ACTIONS.items() if request.user.has_perm(perm)]
+        extra_context["order_actions"] = allowed
+        if "warehouse" in allowed:
+            extra_context["action_warehouses"] = list(
+                warehouse_visible_to(request.user).filter(is_active=True).order_by("code")
             )
-            extra_context["transitions"] = [
-                {"target": t.target, "label": t.custom.get("label", t.name)} for t in transitions
-            ]
-            extra_context["status_by_system"] = order_status_by_system(order=order)
+            extra_context["action_warehouse_unassign"] = not _works_for_warehouses(request)
+        extra_context["action_priorities"] = Priority.choices
+        extra_context["status_by_system"] = order_status_by_system(order=order)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -195,6 +380,20 @@ class StatusFactAdmin(admin.ModelAdmin[StatusFact]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[StatusFact]:
         visible = order_visible_to(request.user)
         return super().get_queryset(request).filter(order__in=visible)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if self.get_object(request, object_id) is None:
+            raise Http404  # another warehouse's fact, or none
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # facts are recorded by the services, never edited
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

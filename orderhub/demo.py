@@ -18,7 +18,7 @@ from django.utils import timezone
 from orderhub.choices import FORWARD_PATH, Milestone, OrderType, Priority
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 from orderhub.models import Order, Product, Warehouse
-from orderhub.services import order_upsert
+from orderhub.services import order_upsert, order_warehouse_assign
 
 WAREHOUSES = [
     ("WH-SH", "上海嘉定仓", "上海市", "上海市"),
@@ -119,8 +119,8 @@ def demo_load(
             order = order_upsert(normalized=normalized, source="demo")
             if warehouse_code:
                 # Stands in for the warehouse allocation that a later capability performs.
-                Order.objects.filter(pk=order.pk).update(
-                    warehouse=next(w for w in warehouses if w.code == warehouse_code)
+                order_warehouse_assign(
+                    order_id=order.pk, warehouse_code=warehouse_code, source="demo"
                 )
             created += 1
         if progress:

@@ -46,3 +46,13 @@ class OrderDataError(OrderError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class OrderActionError(OrderError):
+    """An explicit order action (warehouse, tracking, priority, note, cancel) was refused
+    because a value is unknown or invalid."""
+
+
+class OrderActionPermissionError(OrderActionError):
+    """The user lacks the action's permission, or the action would take an order out of the
+    warehouses they work for."""

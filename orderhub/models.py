@@ -131,6 +131,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         _("tracking number"), max_length=64, blank=True, db_index=True
     )
     buyer_note = models.TextField(_("buyer note"), blank=True)
+    internal_note = models.TextField(
+        _("internal note"), blank=True, help_text=_("Seen by staff only, never sent to a channel")
+    )
 
     # Each milestone time is the source's clock (when the channel or system says it happened);
     # the ``*_received_at`` beside it is ours (when OrderHub learned it).
@@ -167,6 +170,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
         permissions = [
             ("transition_order", _("Can move an order through its lifecycle")),
             ("cancel_order", _("Can cancel an order")),
+            ("assign_warehouse", _("Can assign or change an order's warehouse")),
+            ("set_tracking", _("Can set an order's carrier and tracking number")),
+            ("set_priority", _("Can set an order's priority")),
+            ("set_internal_note", _("Can set an order's internal note")),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from orderhub.models import Order, StatusFact
+from orderhub.models import Order, StatusFact, Warehouse
 
 
 def order_visible_to(user: Any, queryset: QuerySet[Order] | None = None) -> QuerySet[Order]:
@@ -72,3 +72,15 @@ def order_status_by_system(*, order: Order) -> list[SystemStatus]:
         )
         for system, fact in sorted(latest.items())
     ]
+
+
+def warehouse_visible_to(
+    user: Any, queryset: QuerySet[Warehouse] | None = None
+) -> QuerySet[Warehouse]:
+    """Warehouses a staff member works with: their own when they work for any warehouse,
+    otherwise (superusers, head office) all of them."""
+    queryset = Warehouse.objects.all() if queryset is None else queryset
+    if user.is_superuser:
+        return queryset
+    warehouse_ids = list(user.warehouses.values_list("id", flat=True))
+    return queryset.filter(id__in=warehouse_ids) if warehouse_ids else queryset

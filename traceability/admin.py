@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from orderhub.selectors import order_visible_to
 from traceability.models import LedgerEvent, LedgerSeal
 
 
@@ -33,6 +35,29 @@ class LedgerEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("subject"))
     def subject(self, obj: LedgerEvent) -> str:
         return f"{obj.subject_type} {obj.subject_id}"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEvent]:
+        """The events of the orders the user may see (``order_visible_to``); events of no order
+        only for users who work for no warehouse."""
+        queryset = super().get_queryset(request)
+        user: Any = request.user
+        if user.is_superuser:
+            return queryset
+        visible = order_visible_to(user).values("pk")
+        if user.warehouses.exists():
+            return queryset.filter(order_id__in=visible)
+        return queryset.filter(Q(order_id__isnull=True) | Q(order_id__in=visible))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if self.get_object(request, object_id) is None:
+            raise Http404  # an event of another warehouse's order, or none
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(LedgerSeal)
