@@ -24,13 +24,20 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.adapters.base import HookResponse, Verified
-from channels_app.models import ChannelAccount, InboundMessage, PollState
-from channels_app.pull.base import Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import (
+from channels_app.http import (
     PlatformError,
     RateLimitedError,
     TerminalError,
     TransientError,
+)
+from channels_app.models import ChannelAccount, InboundMessage, InboxSource, PollState
+from channels_app.pull.base import (
+    PUSH_CURSOR,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
 )
 from channels_app.selectors import account_config
 from channels_app.services.intake import inbound_message_store
@@ -256,7 +263,9 @@ def account_poll(
     outcome, error, backoff = "ok", "", None
     try:
         while True:
-            page = puller.page(cursor)
+            page = puller.page(
+                cursor, _stored_pushes(account=account, cursor=cursor, limit=puller.push_batch)
+            )
             messages += poll_page_store(
                 account=account, owner=owner, page=page, cursor_before=cursor
             )
@@ -297,6 +306,23 @@ def account_poll(
         len(rate_limited),
     )
     return PollResult(outcome, pages, messages, len(rate_limited), error)
+
+
+def _stored_pushes(
+    *, account: ChannelAccount, cursor: Mapping[str, Any], limit: int
+) -> tuple[StoredPush, ...]:
+    """The account's webhook deliveries after ``cursor[PUSH_CURSOR]``, oldest first, at most
+    ``limit`` (none read when the puller completes no pushes)."""
+    if limit <= 0:
+        return ()
+    rows = (
+        InboundMessage.objects.filter(
+            account=account, source=InboxSource.WEBHOOK, id__gt=int(cursor.get(PUSH_CURSOR) or 0)
+        )
+        .order_by("id")
+        .values_list("id", "payload")[:limit]
+    )
+    return tuple(StoredPush(id=pk, payload=bytes(payload)) for pk, payload in rows)
 
 
 def pulled_account_ids() -> list[int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from channels_app.adapters.douyin_client import sign
+from channels_app.adapters.douyin.client import sign
 from channels_app.models import InboundMessage
 from channels_app.pull.services import account_poll
 from channels_app.sandbox_api import SandboxAPI
