@@ -202,7 +202,7 @@ WHERE id IN (
     LIMIT %s
 )
 RETURNING id
-"""
+"""  # noqa: S608 - only the table name (a model constant) is interpolated
 
 
 def outbox_claim(*, limit: int, entry_id: int | None = None) -> list[int]:
