@@ -11,6 +11,9 @@ Layout (the same for every kind)::
                                  shared HTTP client (``channels_app.http``), the ``Puller``
                                  (``pullers``) and the write-back writer (``writers``)
 
+The write-back of Shopify, Youzan and WooCommerce (their only HTTP) is still in
+``channels_app/outbound/shop_writers.py``; it belongs in their ``client.py``.
+
 Besides ``mapping.py`` a kind may hold more pure modules (``douyin/detail.py``: the order
 detail record). No module here queries the database: a puller gets what it needs from the
 poll service as plain values (``PullContext``, ``StoredPush``). Pure modules import neither
