@@ -124,7 +124,7 @@ def ensure_ledger_events(total: int, *, order_ids: tuple[int, int] | None = None
         first, count = order_ids or (0, 0)
         order_expr = f"{first} + (g %% {count})" if count else "NULL"
         cursor.execute(
-            "INSERT INTO traceability_ledgerevent (created_at, actor, action, order_id, "
+            "INSERT INTO traceability_ledgerevent (created_at, actor, action, order_id, "  # noqa: S608 - integers of this run
             'subject_type, subject_id, source_system, before, after, "references") '
             f"SELECT now() - make_interval(secs => %s - g), 'bench', 'bench.bulk', "
             f"{order_expr}, 'order', g::text, 'bench', "

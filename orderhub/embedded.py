@@ -68,7 +68,7 @@ def postgres_url(database: str = DEFAULT_DATABASE_NAME) -> str:
     data_dir = var_dir() / "pgdata"
     with _file_lock("pgserver"):
         server = pgserver.get_server(str(data_dir), cleanup_mode=None)
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 - our own database name
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
         # The socket lives in the data folder, or in a shorter folder when that path is too

@@ -49,7 +49,7 @@ def rows_update(objs: Sequence[Model], fields: Sequence[str]) -> int:
         for field, name in zip(columns[1:], names[1:], strict=True)
     )
     sql = (
-        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - quoted model identifiers
         f"FROM (VALUES {', '.join([first, *[rest] * (len(objs) - 1)])}) AS v({', '.join(names)}) "
         f"WHERE t.{quote(pk.column)} = v.c0"
     )

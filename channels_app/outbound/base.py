@@ -3,7 +3,7 @@
 A writer sends one outbox entry with the platform's real API call and says how it ended:
 acknowledged now, or already done before (a re-send after a relay died mid-call, found by
 checking the platform first or by its "already shipped" answer). It raises the errors of
-``channels_app.pull.http`` for transient and terminal failures.
+``channels_app.http`` for transient and terminal failures.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.pull.http import HttpClient
+from channels_app.http import HttpClient
 from orderhub.registry import Registry
 
 ACTION_SHIP = "ship_confirm"

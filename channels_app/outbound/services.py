@@ -22,15 +22,15 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.models import ChannelAccount, OutboundOutcome, OutboxEntry, OutboxStatus
-from channels_app.outbound.base import ACTION_INTERCEPT, ACTION_SHIP, WriteRequest, writers
-from channels_app.outbound.calls import OutboundCallRecorder
-from channels_app.pull.http import (
+from channels_app.http import (
     HttpClient,
     PlatformError,
     TerminalError,
     TransientError,
 )
+from channels_app.models import ChannelAccount, OutboundOutcome, OutboxEntry, OutboxStatus
+from channels_app.outbound.base import ACTION_INTERCEPT, ACTION_SHIP, WriteRequest, writers
+from channels_app.outbound.calls import OutboundCallRecorder
 from channels_app.pull.services import channel_account_attention_mark
 from channels_app.selectors import account_config
 from orderhub.choices import Milestone
@@ -202,7 +202,7 @@ WHERE id IN (
     LIMIT %s
 )
 RETURNING id
-"""
+"""  # noqa: S608 - only the table name (a model constant) is interpolated
 
 
 def outbox_claim(*, limit: int, entry_id: int | None = None) -> list[int]:

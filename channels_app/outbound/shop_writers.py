@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from channels_app.adapters.base import AccountConfig
+from channels_app.http import HttpClient, HttpResult, PlatformError, TerminalError
 from channels_app.outbound.base import WriteRequest, WriteResult, writers
-from channels_app.pull.http import HttpClient, HttpResult, PlatformError, TerminalError
 
 SHOPIFY_VERSION = "2024-04"
 YOUZAN_DEFAULT_BASE_URL = "https://open.youzanyun.com"

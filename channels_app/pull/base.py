@@ -2,12 +2,14 @@
 
 A puller does the HTTP (or ERP database) side of one account: it fetches one page from a
 cursor and returns the raw messages to store and the cursor to save with them. It never
-writes to our database; the poll service stores the page and the cursor in one transaction.
+reads or writes our database: the poll service hands it what it needs as plain values (the
+clock in ``PullContext``, the stored pushes it completes as ``StoredPush``) and stores the page
+and the cursor in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -54,9 +56,30 @@ class PullContext:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+# The cursor key under which a puller that completes pushes keeps the inbox id of the last
+# stored push it handled.
+PUSH_CURSOR = "push_id"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPush:
+    """A webhook delivery of the polled account, already in the inbox."""
+
+    id: int
+    payload: bytes
+
+
 class Puller(Protocol):
-    def page(self, cursor: Mapping[str, Any]) -> Page:
-        """Fetch the page the cursor points at (an empty cursor starts from the default)."""
+    # How many stored pushes after ``cursor[PUSH_CURSOR]`` the poll service reads and hands to
+    # ``page`` (0: the puller completes no pushes and the service reads none).
+    push_batch: int
+
+    def page(self, cursor: Mapping[str, Any], pushes: Sequence[StoredPush] = ()) -> Page:
+        """Fetch the page the cursor points at (an empty cursor starts from the default).
+
+        ``pushes``: the account's stored webhook deliveries after ``cursor[PUSH_CURSOR]``, in
+        inbox order, at most ``push_batch`` of them.
+        """
         ...
 
     def channel_list(self, start: datetime, end: datetime) -> list[ChannelRecord]:

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from channels_app.http import PlatformError, TerminalError, TransientError
 from channels_app.models import ChannelAccount, InboundMessage, ReconciliationRun
 from channels_app.pull.base import ChannelRecord, PullContext, pullers
-from channels_app.pull.http import PlatformError, TerminalError, TransientError
 from channels_app.pull.services import channel_account_attention_mark, pulled_messages_store
 from channels_app.selectors import account_config
 from channels_app.services.mapping import status_map_for_kind

@@ -22,15 +22,23 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from channels_app.adapters.base import HookResponse, Verified
-from channels_app.models import ChannelAccount, InboundMessage, PollState
-from channels_app.pull.base import Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import (
+from channels_app.http import (
     PlatformError,
     RateLimitedError,
     TerminalError,
     TransientError,
+)
+from channels_app.models import ChannelAccount, InboundMessage, InboxSource, PollState
+from channels_app.pull.base import (
+    PUSH_CURSOR,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
 )
 from channels_app.selectors import account_config
 from channels_app.services.intake import inbound_message_store
@@ -40,7 +48,60 @@ logger = logging.getLogger(__name__)
 
 # Inbox ``source`` of pulled messages (next to webhook and manual_import).
 SOURCE_POLL = "poll"
-_TABLE = PollState._meta.db_table
+
+
+def _poll_state_statement(text: str) -> str:
+    """``text`` with ``{table}`` the poll state table, composed once at import."""
+    return sql.SQL(text).format(table=sql.Identifier(PollState._meta.db_table)).as_string(None)
+
+
+_STATE_CREATE = _poll_state_statement(
+    """
+    INSERT INTO {table} (account_id, cursor, lease_owner, last_outcome, last_error,
+        pages_total, messages_total, rate_limited_total)
+    VALUES (%s, '{{}}'::jsonb, '', '', '', 0, 0, 0)
+    ON CONFLICT (account_id) DO NOTHING
+"""
+)
+
+
+_LEASE_TAKE = _poll_state_statement(
+    """
+    UPDATE {table}
+    SET lease_until = clock_timestamp() + make_interval(secs => %s),
+        lease_owner = %s, last_started_at = clock_timestamp()
+    WHERE account_id = %s
+      AND (lease_until IS NULL OR lease_until < clock_timestamp())
+      AND (%s OR next_poll_at IS NULL OR next_poll_at <= clock_timestamp())
+    RETURNING cursor
+"""
+)
+
+
+_PAGE_STORE = _poll_state_statement(
+    """
+    UPDATE {table}
+    SET cursor = %s::jsonb,
+        lease_until = clock_timestamp() + make_interval(secs => %s),
+        pages_total = pages_total + 1,
+        messages_total = messages_total + %s
+    WHERE account_id = %s AND lease_owner = %s AND lease_until >= clock_timestamp()
+    RETURNING id
+"""
+)
+
+
+_LEASE_RELEASE = _poll_state_statement(
+    """
+    UPDATE {table}
+    SET lease_until = NULL, lease_owner = '', last_finished_at = clock_timestamp(),
+        last_outcome = %s, last_error = %s,
+        rate_limited_total = rate_limited_total + %s,
+        next_poll_at = CASE WHEN %s::float IS NULL THEN NULL
+            ELSE clock_timestamp() + make_interval(secs => %s::float) END
+    WHERE account_id = %s AND lease_owner = %s
+"""
+)
 
 
 class LeaseLostError(Exception):
@@ -69,23 +130,8 @@ def poll_lease_acquire(
     whose ``next_poll_at`` (a rate-limit or error backoff) lies ahead is not polled either.
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""INSERT INTO {_TABLE} (account_id, cursor, lease_owner, last_outcome, last_error,
-                    pages_total, messages_total, rate_limited_total)
-                VALUES (%s, '{{}}'::jsonb, '', '', '', 0, 0, 0)
-                ON CONFLICT (account_id) DO NOTHING""",
-            [account_id],
-        )
-        cursor.execute(
-            f"""UPDATE {_TABLE}
-                SET lease_until = clock_timestamp() + make_interval(secs => %s),
-                    lease_owner = %s, last_started_at = clock_timestamp()
-                WHERE account_id = %s
-                  AND (lease_until IS NULL OR lease_until < clock_timestamp())
-                  AND (%s OR next_poll_at IS NULL OR next_poll_at <= clock_timestamp())
-                RETURNING cursor""",
-            [_lease_seconds(), owner, account_id, force],
-        )
+        cursor.execute(_STATE_CREATE, [account_id])
+        cursor.execute(_LEASE_TAKE, [_lease_seconds(), owner, account_id, force])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -106,13 +152,7 @@ def poll_page_store(
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {_TABLE}
-                SET cursor = %s::jsonb,
-                    lease_until = clock_timestamp() + make_interval(secs => %s),
-                    pages_total = pages_total + 1,
-                    messages_total = messages_total + %s
-                WHERE account_id = %s AND lease_owner = %s AND lease_until >= clock_timestamp()
-                RETURNING id""",
+            _PAGE_STORE,
             [
                 json.dumps(dict(page.cursor)),
                 _lease_seconds(),
@@ -176,13 +216,7 @@ def poll_lease_release(
     """Give the lease back (only if still ours) and record how the run ended."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {_TABLE}
-                SET lease_until = NULL, lease_owner = '', last_finished_at = clock_timestamp(),
-                    last_outcome = %s, last_error = %s,
-                    rate_limited_total = rate_limited_total + %s,
-                    next_poll_at = CASE WHEN %s::float IS NULL THEN NULL
-                        ELSE clock_timestamp() + make_interval(secs => %s::float) END
-                WHERE account_id = %s AND lease_owner = %s""",
+            _LEASE_RELEASE,
             [
                 outcome,
                 error[:2000],
@@ -256,7 +290,9 @@ def account_poll(
     outcome, error, backoff = "ok", "", None
     try:
         while True:
-            page = puller.page(cursor)
+            page = puller.page(
+                cursor, _stored_pushes(account=account, cursor=cursor, limit=puller.push_batch)
+            )
             messages += poll_page_store(
                 account=account, owner=owner, page=page, cursor_before=cursor
             )
@@ -297,6 +333,23 @@ def account_poll(
         len(rate_limited),
     )
     return PollResult(outcome, pages, messages, len(rate_limited), error)
+
+
+def _stored_pushes(
+    *, account: ChannelAccount, cursor: Mapping[str, Any], limit: int
+) -> tuple[StoredPush, ...]:
+    """The account's webhook deliveries after ``cursor[PUSH_CURSOR]``, oldest first, at most
+    ``limit`` (none read when the puller completes no pushes)."""
+    if limit <= 0:
+        return ()
+    rows = (
+        InboundMessage.objects.filter(
+            account=account, source=InboxSource.WEBHOOK, id__gt=int(cursor.get(PUSH_CURSOR) or 0)
+        )
+        .order_by("id")
+        .values_list("id", "payload")[:limit]
+    )
+    return tuple(StoredPush(id=pk, payload=bytes(payload)) for pk, payload in rows)
 
 
 def pulled_account_ids() -> list[int]:

@@ -6,6 +6,6 @@ bursts, 5xx, expired tokens, revoked grants, answers held after the effect, drop
 and a count of effective write-back calls per order. For tests, demos and benchmarks only.
 """
 
-from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.server import SandboxAPI
 
 __all__ = ["SandboxAPI"]

@@ -9,13 +9,10 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels_app.sandbox.generator import CATALOGUE, FOREIGN, FOREIGN_NAMES
-from channels_app.sandbox_api.core import Reply, Request
-
-if TYPE_CHECKING:
-    from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 
 RATE_LIMIT_HEADER = "20.0"
 TOKEN_SECONDS = 3600
@@ -34,7 +31,7 @@ def _error(status: int, code: str, message: str, details: str = "") -> Reply:
 
 
 class AmazonSandbox:
-    def __init__(self, api: SandboxAPI) -> None:
+    def __init__(self, api: SandboxCore) -> None:
         self.api = api
         self.clients: dict[str, tuple[str, str]] = {}  # client_id → (secret, refresh token)
         self.revoked: set[str] = set()

@@ -1,19 +1,18 @@
-"""The sandbox HTTP server: routing, faults, counters."""
+"""What the sandbox platforms build on: requests, replies, faults and call counters.
+
+Imported by every platform module; imports none of them (the server does).
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-logger = logging.getLogger(__name__)
+from urllib.parse import parse_qsl
 
 
 @dataclass
@@ -135,74 +134,19 @@ class Faults:
 Route = Callable[[Request], Reply]
 
 
-class SandboxAPI:
-    """All sandbox platforms on one port. ``start()`` serves in a daemon thread."""
+class SandboxCore:
+    """What the platforms share: faults, call counters and the effective write-backs.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        from channels_app.sandbox_api.amazon import AmazonSandbox
-        from channels_app.sandbox_api.douyin import DouyinSandbox
-        from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
-        from channels_app.sandbox_api.shops import ShopsSandbox
+    The platforms are built on it; ``channels_app.sandbox_api.server.SandboxAPI`` adds the
+    HTTP server and the routing to them, so this module imports no platform.
+    """
 
+    def __init__(self) -> None:
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
         # Effective write-back calls per (platform, order id): what a duplicate would show.
         self.effective: Counter[tuple[str, str]] = Counter()
         self.lock = threading.RLock()
-        self.amazon = AmazonSandbox(self)
-        self.pinduoduo = PinduoduoSandbox(self)
-        self.douyin = DouyinSandbox(self)
-        self.shops = ShopsSandbox(self)
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                logger.debug("sandbox_api " + format, *args)
-
-            def _handle(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                request = Request(
-                    method=self.command,
-                    path=parts.path,
-                    query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=self.rfile.read(length) if length else b"",
-                )
-                reply = api.dispatch(request)
-                data = reply.encoded()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the caller died while we held the answer: that is the point
-
-            do_GET = do_POST = do_PUT = _handle
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> SandboxAPI:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.faults.release()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def count(self, operation: str) -> int:
         with self.lock:
@@ -216,40 +160,3 @@ class SandboxAPI:
         if fault is not None:
             return fault
         return handler()
-
-    def dispatch(self, request: Request) -> Reply:
-        try:
-            if request.path.startswith("/_sandbox/"):
-                return self._control(request)
-            for platform in (self.amazon, self.pinduoduo, self.douyin, self.shops):
-                reply = platform.route(request)
-                if reply is not None:
-                    return reply
-            return Reply(404, {"error": "not found", "path": request.path})
-        except (ValueError, KeyError, TypeError) as exc:
-            return Reply(400, {"error": f"{type(exc).__name__}: {exc}"})
-
-    def _control(self, request: Request) -> Reply:
-        if request.path == "/_sandbox/stats":
-            with self.lock:
-                return Reply(
-                    200,
-                    {
-                        "calls": dict(self.calls),
-                        "effective": {f"{p}:{o}": n for (p, o), n in self.effective.items()},
-                    },
-                )
-        if request.path == "/_sandbox/faults" and request.method == "POST":
-            body = request.json() or {}
-            with self.faults.lock:
-                self.faults.rate_limit.update(body.get("rate_limit", {}))
-                self.faults.server_error.update(body.get("server_error", {}))
-                self.faults.slow.update(body.get("slow", {}))
-                self.faults.hold_after_effect.update(body.get("hold_after_effect", {}))
-            if body.get("expire_tokens"):
-                self.amazon.expire_tokens()
-            return Reply(200, {"ok": True})
-        if request.path == "/_sandbox/faults/clear":
-            self.faults.clear()
-            return Reply(200, {"ok": True})
-        return Reply(404, {"error": "unknown control path"})

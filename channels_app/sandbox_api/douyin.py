@@ -9,18 +9,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.adapters.douyin_client import param_json, sign
+from channels_app.adapters.douyin.client import param_json, sign
 from channels_app.sandbox.encoders import douyin_payload, fen, unix, wrap
 from channels_app.sandbox.generator import SandboxOrder, generate_order
-from channels_app.sandbox_api.core import Reply, Request
-
-if TYPE_CHECKING:
-    from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 
 STATUS = {"placed": 1, "paid": 105, "shipped": 3, "delivered": 5, "cancelled": 4}
 TIME_FIELD = {
@@ -123,7 +120,7 @@ def detail_of(order: SandboxOrder, steps: int | None = None) -> dict[str, Any]:
 
 
 class DouyinSandbox:
-    def __init__(self, api: SandboxAPI) -> None:
+    def __init__(self, api: SandboxCore) -> None:
         self.api = api
         self.apps: dict[str, str] = {}
         self.tokens: set[str] = set()

@@ -5,15 +5,12 @@ from __future__ import annotations
 import random
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels_app.adapters.common import CHINA_TZ
-from channels_app.adapters.pinduoduo import sign
+from channels_app.adapters.pinduoduo.mapping import sign
 from channels_app.sandbox.generator import CATALOGUE, PLACES
-from channels_app.sandbox_api.core import Reply, Request
-
-if TYPE_CHECKING:
-    from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 
 MAX_WINDOW_SECONDS = 1800
 ALREADY_SHIPPED = 52101
@@ -39,7 +36,7 @@ def _error(code: int, message: str, sub: str = "", status: int = 200) -> Reply:
 
 
 class PinduoduoSandbox:
-    def __init__(self, api: SandboxAPI) -> None:
+    def __init__(self, api: SandboxCore) -> None:
         self.api = api
         self.clients: dict[str, str] = {}
         self.tokens: set[str] = set()

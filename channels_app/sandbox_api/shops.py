@@ -5,18 +5,15 @@ from __future__ import annotations
 import base64
 import itertools
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from channels_app.sandbox_api.core import Reply, Request
-
-if TYPE_CHECKING:
-    from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 
 SHOPIFY_VERSION = "2024-04"
 
 
 class ShopsSandbox:
-    def __init__(self, api: SandboxAPI) -> None:
+    def __init__(self, api: SandboxCore) -> None:
         self.api = api
         self.shopify_tokens: set[str] = set()
         self.youzan_tokens: set[str] = set()

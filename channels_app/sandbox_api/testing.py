@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from channels_app.models import ChannelAccount
-from channels_app.sandbox_api.core import SandboxAPI
+from channels_app.sandbox_api.server import SandboxAPI
 from channels_app.services import channel_account_create
 
 AMAZON_CLIENT = ("amzn1.application-oa2-client.sandbox", "lwa-secret", "Atzr|sandbox-refresh")

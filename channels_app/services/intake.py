@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
+from psycopg import sql
 
 from channels_app.adapters.base import (
     AccountConfig,
@@ -81,24 +82,39 @@ def quarantine_store(
     )
 
 
-_INSERT_TEMPLATE = f"""
+# The storing statement: the message, and for a new one its ledger event, in ONE statement.
+# Parameters are positional (``%s``) because the ledger part brings its own, in its order.
+_STORE = sql.SQL("""
 WITH stored AS (
-    INSERT INTO {InboundMessage._meta.db_table} AS m
+    INSERT INTO {messages} AS m
         (account_id, delivery_id, dedupe_key, event_type, headers, body, payload, body_sha256,
          received_at, source, actor, status, attempts, next_attempt_at, duplicate_count, reason,
          override_credibility, order_ids)
     SELECT a.id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0, '', false,
            '[]'::jsonb
-    FROM {ChannelAccount._meta.db_table} AS a
-    WHERE a.id = %s /*guard*/
+    FROM {accounts} AS a
+    WHERE a.id = %s{guard}
     ON CONFLICT (account_id, dedupe_key) DO UPDATE
         SET duplicate_count = m.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at
     RETURNING id, (xmax = 0) AS inserted
 ), new_message AS (
     SELECT id FROM stored WHERE inserted
 ), ledger AS (
-    {
-    ledger_append_returning_sql(
+    {ledger}
+)
+SELECT id, inserted FROM stored
+""")
+# The webhook path stores only if the account is as the caller read it: enabled and unchanged.
+_GUARD = sql.SQL(
+    " AND a.kind = %s AND a.code = %s AND a.enabled AND a.options = %s::jsonb"
+    " AND a.secrets_encrypted = %s"
+)
+
+
+def _store_statement(*, guard: bool) -> str:
+    """The storing statement as text, composed once per process (a constant statement is what
+    PostgreSQL keeps prepared)."""
+    ledger = ledger_append_returning_sql(
         rows="new_message",
         subject_id="new_message.id::text",
         references=(
@@ -106,17 +122,16 @@ WITH stored AS (
             "'delivery_id', %s::text)"
         ),
     )
-}
-)
-SELECT id, inserted FROM stored
-"""
-_INSERT = _INSERT_TEMPLATE
-# The webhook path stores only if the account is as the caller read it: enabled and unchanged.
-_INSERT_GUARDED = _INSERT_TEMPLATE.replace(
-    "/*guard*/",
-    "AND a.kind = %s AND a.code = %s AND a.enabled AND a.options = %s::jsonb "
-    "AND a.secrets_encrypted = %s",
-)
+    return _STORE.format(
+        messages=sql.Identifier(InboundMessage._meta.db_table),
+        accounts=sql.Identifier(ChannelAccount._meta.db_table),
+        guard=_GUARD if guard else sql.SQL(""),
+        ledger=sql.SQL(ledger),
+    ).as_string(None)
+
+
+_INSERT = _store_statement(guard=False)
+_INSERT_GUARDED = _store_statement(guard=True)
 
 
 class AccountChanged(Exception):
@@ -189,10 +204,13 @@ def inbound_message_store(
     return row[0], row[1]
 
 
-_ACCOUNT_BY_CODE = f"""
-SELECT id, kind, code, enabled, options, secrets_encrypted
-FROM {ChannelAccount._meta.db_table} WHERE code = %s
-"""
+_ACCOUNT_BY_CODE = (
+    sql.SQL(
+        "SELECT id, kind, code, enabled, options, secrets_encrypted FROM {accounts} WHERE code = %s"
+    )
+    .format(accounts=sql.Identifier(ChannelAccount._meta.db_table))
+    .as_string(None)
+)
 
 
 def _account_by_code(code: str) -> ChannelAccount | None:

@@ -15,7 +15,7 @@ from channels_app.adapters.base import (
     NormalizeError,
     VerificationError,
 )
-from channels_app.adapters.douyin import DouyinAdapter
+from channels_app.adapters.douyin.mapping import DouyinAdapter
 from channels_app.parsing import payload_parse
 from orderhub.domain import NormalizedOrder, StatusFactIn
 

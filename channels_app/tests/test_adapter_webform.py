@@ -15,7 +15,7 @@ from channels_app.adapters.base import (
     NormalizeError,
     VerificationError,
 )
-from channels_app.adapters.webform import WebformAdapter, sign
+from channels_app.adapters.webform.mapping import WebformAdapter, sign
 from channels_app.parsing import payload_parse
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from channels_app.adapters import common
 from channels_app.adapters.base import AccountConfig, InboundRequest, VerificationError
-from channels_app.adapters.wechat_pay import WechatPayAdapter
+from channels_app.adapters.wechat_pay.mapping import WechatPayAdapter
 from channels_app.parsing import payload_parse
 from orderhub.domain import NormalizedOrder, StatusFactIn
 

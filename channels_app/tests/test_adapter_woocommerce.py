@@ -10,7 +10,7 @@ import pytest
 
 from channels_app.adapters import common
 from channels_app.adapters.base import AccountConfig, InboundRequest, VerificationError
-from channels_app.adapters.woocommerce import WooCommerceAdapter
+from channels_app.adapters.woocommerce.mapping import WooCommerceAdapter
 from channels_app.parsing import payload_parse
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 

@@ -17,7 +17,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from channels_app.adapters.kingdee_k3_client import kingdee_k3_write
+from channels_app.adapters.kingdee_k3.client import kingdee_k3_write
+from channels_app.http import HttpClient
 from channels_app.models import (
     ChannelAccount,
     OutboundCall,
@@ -28,7 +29,6 @@ from channels_app.models import (
 from channels_app.outbound.base import WriteRequest, writers
 from channels_app.outbound.services import outbox_relay_pending
 from channels_app.outbound.tasks import outbox_sweep_task
-from channels_app.pull.http import HttpClient
 from channels_app.pull.services import account_poll
 from channels_app.sandbox.generator import generate_order
 from channels_app.sandbox_api import SandboxAPI

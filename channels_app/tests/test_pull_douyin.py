@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from channels_app.adapters.douyin_client import sign
+from channels_app.adapters.douyin.client import sign
 from channels_app.models import InboundMessage
 from channels_app.pull.services import account_poll
 from channels_app.sandbox_api import SandboxAPI
@@ -71,6 +71,25 @@ def test_pushes_with_ids_trigger_a_detail_fetch(api: SandboxAPI) -> None:
     # Nothing new: no further detail calls.
     account_poll(account_id=account.pk)
     assert api.calls["order.orderDetail"] == 8
+
+
+def test_a_poll_completes_only_its_own_accounts_pushes(api: SandboxAPI) -> None:
+    """The poll service reads the stored pushes for the puller: this account's webhooks only."""
+    pushed = douyin_account(api, code="douyin-pushed")
+    other = douyin_account(api, code="douyin-other")
+    api.douyin.push_orders(
+        account=account_config(pushed), hook_url=f"http://hub/hooks/{pushed.code}/",
+        count=3, seed=11, now=datetime.now(UTC), send=deliver_in_process,
+    )  # fmt: skip
+    search_calls = api.calls["order.searchList"]
+
+    assert account_poll(account_id=other.pk).outcome == "ok"
+    assert api.calls["order.orderDetail"] == 0  # the other shop's pushes are not its own
+    assert api.calls["order.searchList"] == search_calls + 1  # (one sandbox shop: it finds all)
+
+    assert account_poll(account_id=pushed.pk).outcome == "ok"
+    assert api.calls["order.orderDetail"] == 3
+    assert InboundMessage.objects.filter(account=pushed, source="poll").count() == 3
 
 
 def test_search_finds_orders_whose_pushes_never_arrived(api: SandboxAPI) -> None:

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from channels_app.adapters.amazon import AmazonAdapter
+from channels_app.adapters.amazon.mapping import AmazonAdapter
 from channels_app.adapters.base import AccountConfig, NormalizeError
 from channels_app.adapters.common import CHINA_TZ
-from channels_app.adapters.douyin import DouyinAdapter
-from channels_app.adapters.kingdee_k3 import KingdeeK3Adapter
-from channels_app.adapters.pinduoduo import PinduoduoAdapter, current_raw_status
-from channels_app.pull.http import retry_after_seconds
+from channels_app.adapters.douyin.mapping import DouyinAdapter
+from channels_app.adapters.kingdee_k3.mapping import KingdeeK3Adapter
+from channels_app.adapters.pinduoduo.mapping import PinduoduoAdapter, current_raw_status
+from channels_app.http import retry_after_seconds
 from orderhub.domain import NormalizedLine, StatusFactIn
 
 AMAZON = AccountConfig(code="amz", kind="amazon")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from channels_app.adapters.common import CHINA_TZ
-from channels_app.adapters.pinduoduo import sign
+from channels_app.adapters.pinduoduo.mapping import sign
 from channels_app.models import InboundMessage, PollState
 from channels_app.pull.services import account_poll
 from channels_app.sandbox_api import SandboxAPI

@@ -7,20 +7,27 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channels_app.adapters.amazon import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL
+from channels_app.adapters.amazon.mapping import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL
 from channels_app.adapters.base import AccountConfig
-from channels_app.outbound.base import WriteRequest, WriteResult, writers
-from channels_app.pull.base import ChannelRecord, Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import (
+from channels_app.http import (
     HttpClient,
     HttpResult,
     PlatformError,
     TerminalError,
     TransientError,
+)
+from channels_app.outbound.base import WriteRequest, WriteResult, writers
+from channels_app.pull.base import (
+    ChannelRecord,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
 )
 
 # Refresh a cached access token this long before it expires.
@@ -194,6 +201,8 @@ class AmazonPuller:
     """Cursor ``{"after", "before", "next_token"}``: a window by LastUpdatedAfter/Before,
     paged by NextToken; the next window starts where the finished one ended."""
 
+    push_batch = 0  # completes no pushes
+
     def __init__(self, account: AccountConfig, context: PullContext) -> None:
         self.context = context
         self.client = AmazonClient(account, HttpClient(on_rate_limited=context.on_rate_limited))
@@ -208,7 +217,7 @@ class AmazonPuller:
             "MaxResultsPerPage": self.page_size,
         }
 
-    def page(self, cursor: Mapping[str, Any]) -> Page:
+    def page(self, cursor: Mapping[str, Any], pushes: Sequence[StoredPush] = ()) -> Page:
         token = cursor.get("next_token") or ""
         if token:
             after, before = str(cursor["after"]), str(cursor["before"])

@@ -28,7 +28,7 @@ from channels_app.adapters.base import (
     Verified,
     adapters,
 )
-from channels_app.adapters.douyin_detail import DETAIL_STATUS_MAP, detail_normalize, is_detail
+from channels_app.adapters.douyin.detail import DETAIL_STATUS_MAP, detail_normalize, is_detail
 from orderhub.choices import Milestone, OrderType
 from orderhub.domain import NormalizedOrder, StatusFactIn
 
@@ -63,7 +63,7 @@ class DouyinAdapter(ChannelAdapter):
     options = (
         OptionSpec("app_key", "App key (sent as the app-id header)"),
         OptionSpec("app_secret", "App secret", secret=True),
-        # Order detail fetch and logistics write-back (channels_app.adapters.douyin_client).
+        # Order detail fetch and logistics write-back (channels_app.adapters.douyin.client).
         OptionSpec(
             "access_token",
             "Shop access token (for order detail and write-back)",

@@ -11,17 +11,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.adapters.douyin_detail import current_raw_status
-from channels_app.models import InboundMessage
+from channels_app.adapters.douyin.detail import current_raw_status
+from channels_app.http import HttpClient, PlatformError, TerminalError, TransientError
 from channels_app.outbound.base import WriteRequest, WriteResult, writers
 from channels_app.parsing import PayloadError, payload_parse
-from channels_app.pull.base import ChannelRecord, Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import HttpClient, PlatformError, TerminalError, TransientError
+from channels_app.pull.base import (
+    PUSH_CURSOR,
+    ChannelRecord,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
+)
 
 DEFAULT_BASE_URL = "https://openapi-fxg.jinritemai.com"
 SUCCESS_CODE = 10000
@@ -152,9 +159,10 @@ def _pushed_order_ids(payload: bytes) -> list[str]:
 class DouyinPuller:
     """Cursor ``{"push_id", "search_after", "search_end", "search_page"}``.
 
-    First, pushes stored since ``push_id`` (they carry ids and a status, not the order) are
-    completed with ``order.orderDetail``; then ``order.searchList`` pages through the updates
-    since the last search, catching orders whose push never arrived.
+    First, the pushes stored since ``push_id`` (they carry ids and a status, not the order;
+    the poll service reads them from the inbox and hands them to ``page``) are completed with
+    ``order.orderDetail``; then ``order.searchList`` pages through the updates since the last
+    search, catching orders whose push never arrived.
     """
 
     def __init__(self, account: AccountConfig, context: PullContext) -> None:
@@ -164,28 +172,19 @@ class DouyinPuller:
         self.lookback = timedelta(hours=float(account.options.get("lookback_hours") or 24))
         # A push-only shop (no API access granted, so no access token) is never called.
         self.has_api_access = bool(account.secrets.get("access_token"))
+        self.push_batch = PUSH_BATCH if self.has_api_access else 0
 
-    def page(self, cursor: Mapping[str, Any]) -> Page:
+    def page(self, cursor: Mapping[str, Any], pushes: Sequence[StoredPush] = ()) -> Page:
         if not self.has_api_access:
             return Page((), dict(cursor), True)
         now = self.context.now
-        push_id = int(cursor.get("push_id") or 0)
-        rows = list(
-            InboundMessage.objects.filter(
-                account__code=self.account.code, source="webhook", id__gt=push_id
-            )
-            .order_by("id")
-            .values_list("id", "payload")[:PUSH_BATCH]
-        )
-        if rows:
-            order_ids = sorted(
-                {i for _pk, payload in rows for i in _pushed_order_ids(bytes(payload))}
-            )
+        if pushes:
+            order_ids = sorted({i for push in pushes for i in _pushed_order_ids(push.payload)})
             messages = tuple(
                 _message(self.client.order_detail(order_id, now=now), "orderDetail")
                 for order_id in order_ids
             )
-            return Page(messages, {**cursor, "push_id": rows[-1][0]}, False)
+            return Page(messages, {**cursor, PUSH_CURSOR: pushes[-1].id}, False)
         page_number = int(cursor.get("search_page") or 0)
         if "search_end" in cursor and page_number > 0:
             start, end = int(cursor["search_after"]), int(cursor["search_end"])

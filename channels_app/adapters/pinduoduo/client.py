@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.adapters.pinduoduo import DEFAULT_BASE_URL, current_raw_status, sign
-from channels_app.outbound.base import WriteRequest, WriteResult, writers
-from channels_app.pull.base import ChannelRecord, Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import (
+from channels_app.adapters.pinduoduo.mapping import DEFAULT_BASE_URL, current_raw_status, sign
+from channels_app.http import (
     HttpClient,
     PlatformError,
     RateLimitedError,
     TerminalError,
     TransientError,
+)
+from channels_app.outbound.base import WriteRequest, WriteResult, writers
+from channels_app.pull.base import (
+    ChannelRecord,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
 )
 
 # The increment list takes at most 30 minutes per call, and the window end should stay at
@@ -114,6 +121,8 @@ class PinduoduoPuller:
     window towards its end, so no order slides past the pages still to read).
     """
 
+    push_batch = 0  # completes no pushes
+
     def __init__(self, account: AccountConfig, context: PullContext) -> None:
         self.context = context
         self.client = PinduoduoClient(account, HttpClient(on_rate_limited=context.on_rate_limited))
@@ -123,7 +132,7 @@ class PinduoduoPuller:
     def _limit(self) -> int:
         return int((self.context.now - END_MARGIN).timestamp())
 
-    def page(self, cursor: Mapping[str, Any]) -> Page:
+    def page(self, cursor: Mapping[str, Any], pushes: Sequence[StoredPush] = ()) -> Page:
         now = self.context.now
         if int(cursor.get("page") or 0) >= 1:
             start, end, number = int(cursor["start"]), int(cursor["end"]), int(cursor["page"])

@@ -1,4 +1,6 @@
-"""HTTP to the platforms: timeouts, error classes, bounded retries with backoff and jitter.
+"""HTTP to the platforms, the one client of pull and write-back: session, timeouts, error
+classes, bounded retries with backoff and jitter, pacing, and ``OutboundCall`` logging through
+a ``CallRecorder``.
 
 Transient answers (timeouts, connection errors, 429, 5xx) are retried a bounded number of
 times, waiting at least what the platform asked for (``Retry-After`` or

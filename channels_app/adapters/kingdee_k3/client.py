@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +18,17 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.adapters.kingdee_k3 import DEFAULT_TABLE, DEFAULT_WRITEBACK_TABLE
+from channels_app.adapters.kingdee_k3.mapping import DEFAULT_TABLE, DEFAULT_WRITEBACK_TABLE
+from channels_app.http import HttpClient, TerminalError, TransientError
 from channels_app.outbound.base import WriteRequest, WriteResult, writers
-from channels_app.pull.base import ChannelRecord, Page, PullContext, PulledMessage, pullers
-from channels_app.pull.http import HttpClient, TerminalError, TransientError
+from channels_app.pull.base import (
+    ChannelRecord,
+    Page,
+    PullContext,
+    PulledMessage,
+    StoredPush,
+    pullers,
+)
 
 PAGE_SIZE = 500
 COLUMNS = (
@@ -63,6 +70,8 @@ class KingdeeK3Puller:
     Reconciliation compares row versions (``<fid>@<frowversion>``) with the inbox.
     """
 
+    push_batch = 0  # completes no pushes
+
     reconcile_by = "inbox"
 
     def __init__(self, account: AccountConfig, context: PullContext) -> None:
@@ -90,7 +99,7 @@ class KingdeeK3Puller:
             except psycopg.OperationalError as exc:
                 raise TransientError(f"ERP read failed: {exc}") from exc
 
-    def page(self, cursor: Mapping[str, Any]) -> Page:
+    def page(self, cursor: Mapping[str, Any], pushes: Sequence[StoredPush] = ()) -> Page:
         watermark = datetime.fromisoformat(str(cursor.get("watermark") or EPOCH))
         if cursor.get("scan_time"):
             scan_time = datetime.fromisoformat(str(cursor["scan_time"]))

@@ -1,0 +1,8 @@
+"""Douyin shop: ``mapping`` (pure: verify + normalize) and ``client`` (pull and write-back).
+
+Only the pure part is re-exported: importing the package never imports the client.
+"""
+
+from channels_app.adapters.douyin.mapping import DouyinAdapter
+
+__all__ = ["DouyinAdapter"]
