@@ -19,4 +19,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.douyin_client",
     "channels_app.adapters.kingdee_k3",
     "channels_app.adapters.kingdee_k3_client",
+    "channels_app.adapters.kuaidi100.mapping",
+    "channels_app.adapters.track17.mapping",
+    "channels_app.adapters.aftership.mapping",
 )
