@@ -316,3 +316,46 @@ def test_any_arrival_order_of_the_same_events_converges(
     history = list(hub_order.history.order_by("history_date").values_list("status", flat=True))
     ranks = [list(Milestone.values).index(status) for status in history]
     assert ranks == sorted(ranks)  # never backwards
+
+
+def test_the_trace_shows_the_tracking_timeline(client: Client, couriers: Any) -> None:
+    from traceability.selectors import order_trace
+
+    order = shipped_order("A1", "JD0076810060555")
+    post_kuaidi100(client, kuaidi100_push("JD0076810060555", KD_EVENTS[:2]))
+    inbox_process_pending(limit=10)
+    entries = [e for e in order_trace(order=order).entries if e.kind == "tracking"]
+    assert [(e.at, e.source_system, e.title, e.details[1]) for e in entries] == [
+        (datetime(2026, 11, 27, 10, 5, 12, tzinfo=UTC), KD, "Tracking: In transit",
+         ("provider state", "1/103")),
+        (datetime(2026, 11, 27, 14, 28, 50, tzinfo=UTC), KD, "Tracking: In transit",
+         ("provider state", "0/1002")),
+    ]  # fmt: skip
+
+
+def test_a_warehouse_user_sees_only_its_orders_tracking_events(
+    client: Client, couriers: Any
+) -> None:
+    from django.contrib.auth.models import Permission, User
+
+    from orderhub.models import Warehouse
+
+    shanghai = Warehouse.objects.create(code="WH-SH", name="Shanghai")
+    guangzhou = Warehouse.objects.create(code="WH-GZ", name="Guangzhou")
+    mine, theirs = shipped_order("M1", "JDMINE"), shipped_order("T1", "JDTHEIRS")
+    Order.objects.filter(pk=mine.pk).update(warehouse=shanghai)
+    Order.objects.filter(pk=theirs.pk).update(warehouse=guangzhou)
+    for number in ("JDMINE", "JDTHEIRS"):
+        post_kuaidi100(client, kuaidi100_push(number, KD_EVENTS[:1]))
+    inbox_process_pending(limit=10)
+    user = User.objects.create_user("wh-sh", password="pw-123456", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_trackingevent"))
+    shanghai.staff.add(user)
+    client.force_login(user)
+    listing = client.get("/admin/orderhub/trackingevent/")
+    assert listing.status_code == 200
+    assert b"JDMINE" in listing.content
+    assert b"JDTHEIRS" not in listing.content
+    theirs_event = TrackingEvent.objects.get(tracking_number="JDTHEIRS")
+    detail = client.get(f"/admin/orderhub/trackingevent/{theirs_event.pk}/change/")
+    assert detail.status_code == 302  # not found in the user's scope: back to the index
