@@ -13,7 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ["intake_bench", "writeback_bench", "ledger_bench", "trace_bench"]
+BENCHMARKS = [
+    "intake_bench",
+    "courier_bench",
+    "writeback_bench",
+    "ledger_bench",
+    "trace_bench",
+]
 
 
 def machine() -> str:

@@ -1,5 +1,6 @@
-"""What channels contribute to an order's trace: the raw inbound messages and the outbound
-calls, each attributed to its channel account. Registered in ``ChannelsConfig.ready()``."""
+"""What channels contribute to an order's trace: the raw inbound messages, the courier feeds'
+tracking events and the outbound calls, each attributed to its channel account.
+Registered in ``ChannelsConfig.ready()``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from django.utils.translation import gettext as _
 
 from channels_app.models import InboundMessage, OutboundCall
-from orderhub.models import Order
+from orderhub.models import Order, TrackingEvent
 from traceability.selectors import TraceEntry, trace_sources
 
 RAW_LIMIT = 20_000  # characters of a raw body shown on the trace page
@@ -70,4 +71,28 @@ def outbound_calls(order: Order) -> list[TraceEntry]:
             raw=f"{call.request_body}\n\n---\n\n{call.response_body}"[:RAW_LIMIT],
         )
         for call in calls
+    ]
+
+
+@trace_sources.register("channels.tracking")
+def tracking_events(order: Order) -> list[TraceEntry]:
+    """The waybill's tracking timeline, by the carrier's clock, with the provider's words."""
+    return [
+        TraceEntry(
+            at=event.occurred_at,
+            source_system=event.system,
+            kind="tracking",
+            title=_("Tracking: %(stage)s") % {"stage": event.get_stage_display()},
+            details=(
+                (_("waybill"), f"{event.carrier} {event.tracking_number}".strip()),
+                (
+                    _("provider state"),
+                    "/".join(filter(None, (event.raw_state, event.raw_substate))),
+                ),
+                (_("description"), event.description),
+                (_("location"), event.location),
+                (_("received at"), event.received_at.isoformat()),
+            ),
+        )
+        for event in TrackingEvent.objects.filter(order=order).order_by("occurred_at", "id")
     ]

@@ -15,7 +15,15 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from orderhub.choices import Milestone, Priority
 from orderhub.exceptions import OrderError
-from orderhub.models import Customer, Order, OrderLine, Product, StatusFact, Warehouse
+from orderhub.models import (
+    Customer,
+    Order,
+    OrderLine,
+    Product,
+    StatusFact,
+    TrackingEvent,
+    Warehouse,
+)
 from orderhub.selectors import (
     order_find,
     order_status_by_system,
@@ -396,6 +404,35 @@ class StatusFactAdmin(admin.ModelAdmin[StatusFact]):
         return False  # facts are recorded by the services, never edited
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(admin.ModelAdmin[TrackingEvent]):
+    """Courier tracking events, read-only; a warehouse user sees those of its orders only."""
+
+    list_display = [
+        "tracking_number", "carrier", "stage", "raw_state", "raw_substate", "occurred_at",
+        "system", "order",
+    ]  # fmt: skip
+    list_filter = ["stage", "system"]
+    search_fields = ["=tracking_number", "=order__external_id"]
+    list_select_related = ["order"]
+    readonly_fields = [field.name for field in TrackingEvent._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TrackingEvent]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser or not request.user.warehouses.exists():  # type: ignore[union-attr]
+            return queryset  # head office: every waybill, owned by an order yet or not
+        return queryset.filter(order__in=order_visible_to(request.user))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -63,3 +63,36 @@ class FactOutcome(models.TextChoices):
     CONFLICT = "conflict", _("Conflicts with the current status")
     UNMAPPED = "unmapped", _("Raw status has no mapping")
     PENDING = "pending", _("Not applied yet")
+
+
+class TrackingStage(models.TextChoices):
+    """One tracking taxonomy for every courier feed (after the AfterShip / 17TRACK / Kuaidi100
+    tags). Tracking stages describe the parcel's journey; they are events, not order statuses.
+    """
+
+    PENDING = "pending", _("No information yet")
+    INFO_RECEIVED = "info_received", _("Info received (label created, awaiting pickup)")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    AVAILABLE_FOR_PICKUP = "available_for_pickup", _("Available for pickup")
+    FAILED_ATTEMPT = "failed_attempt", _("Delivery attempt failed")
+    EXCEPTION = "exception", _("Exception")
+    DELIVERED = "delivered", _("Delivered")
+    RETURNING = "returning", _("Returning to sender")
+    RETURNED = "returned", _("Returned to sender")
+    EXPIRED = "expired", _("Tracking expired")
+    UNKNOWN = "unknown", _("Unknown provider state")
+
+
+# Stages that prove the carrier's own network had the parcel in hand (揽收 or later).
+CARRIER_SCANNED = frozenset(
+    {
+        TrackingStage.IN_TRANSIT,
+        TrackingStage.OUT_FOR_DELIVERY,
+        TrackingStage.AVAILABLE_FOR_PICKUP,
+        TrackingStage.FAILED_ATTEMPT,
+        TrackingStage.DELIVERED,
+        TrackingStage.RETURNING,
+        TrackingStage.RETURNED,
+    }
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 
@@ -85,3 +85,52 @@ class NormalizedOrder:
         "order_type", "priority", "carrier", "tracking_number", "buyer_note", "placed_at",
         "paid_at", "ship_by",
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingEventIn:
+    """One scan or status event of a parcel as a courier feed reported it.
+
+    ``stage`` is the canonical tracking stage (``TrackingStage``); ``raw_state`` and
+    ``raw_substate`` are the provider's own words. ``milestone`` is the order milestone the
+    stage stands for (resolved by intake through the editable mapping, ``None`` when none).
+    """
+
+    system: str
+    carrier: str
+    tracking_number: str
+    occurred_at: datetime
+    stage: str
+    raw_state: str
+    raw_substate: str = ""
+    description: str = ""
+    location: str = ""
+    milestone: str | None = None
+    source_message_id: int | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        # The same event pushed again (Kuaidi100 resends the whole trace) is one row.
+        text = "\x1f".join(
+            (
+                self.system,
+                self.tracking_number,
+                self.occurred_at.astimezone(UTC).isoformat(),
+                self.raw_state,
+                self.raw_substate,
+                self.description,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedTracking:
+    """What one courier-feed message says about one waybill."""
+
+    system: str
+    carrier: str
+    tracking_number: str
+    events: tuple[TrackingEventIn, ...]
+    # The provider's monitoring state (Kuaidi100 ``status``: polling, shutdown, abort...).
+    monitor_state: str = ""

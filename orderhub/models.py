@@ -18,6 +18,7 @@ from orderhub.choices import (
     Milestone,
     OrderType,
     Priority,
+    TrackingStage,
 )
 
 ZERO = Decimal("0.00")
@@ -348,3 +349,50 @@ class StatusFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system}: {self.raw_status} → {self.milestone or '?'}"
+
+
+class TrackingEvent(models.Model):
+    """One courier-feed event of a waybill, kept with the provider's raw words.
+
+    Stored whether or not an order owns the waybill yet (``order`` is null until one does);
+    ``dedupe_key`` makes the same event pushed again one row. The events of a waybill, in
+    ``occurred_at`` order, are its tracking timeline.
+    """
+
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.CASCADE, related_name="tracking_events",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    system = models.CharField(_("system"), max_length=64, help_text=_("e.g. kuaidi100:kd100-main"))
+    carrier = models.CharField(_("carrier"), max_length=64, blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"))
+    stage = models.CharField(_("stage"), max_length=32, choices=TrackingStage.choices)
+    raw_state = models.CharField(_("raw state"), max_length=64)
+    raw_substate = models.CharField(_("raw sub-state"), max_length=64, blank=True)
+    milestone = models.CharField(
+        _("milestone"), max_length=32, choices=Milestone.choices, blank=True
+    )
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    location = models.CharField(_("location"), max_length=200, blank=True)
+    dedupe_key = models.CharField(max_length=64)
+    source_message_id = models.BigIntegerField(_("source message"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "tracking_number", "dedupe_key"],
+                name="trackingevent_unique_dedupe",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tracking_number", "occurred_at"]),
+            models.Index(fields=["order", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tracking_number} {self.stage} @ {self.occurred_at:%Y-%m-%d %H:%M}"

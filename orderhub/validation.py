@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from orderhub.domain import NormalizedOrder, StatusFactIn
+from orderhub.domain import NormalizedOrder, NormalizedTracking, StatusFactIn
 from orderhub.exceptions import OrderDataError
-from orderhub.models import Order, OrderLine, StatusFact
+from orderhub.models import Order, OrderLine, StatusFact, TrackingEvent
 
 # How far ahead a deadline (``ship_by``) may be: the configured window is for things that
 # already happened.
@@ -133,3 +133,13 @@ def normalized_order_check(normalized: NormalizedOrder) -> None:
         _field_check(OrderLine, "amount", line.amount, label=f"{prefix}amount")
     for index, fact in enumerate(normalized.facts):
         status_fact_check(fact, label=f"facts[{index}].")
+
+
+def normalized_tracking_check(tracking: NormalizedTracking) -> None:
+    """A courier message's waybill and every event's carrier time fit and are sane."""
+    _field_check(TrackingEvent, "system", tracking.system, label="system")
+    _field_check(
+        TrackingEvent, "tracking_number", tracking.tracking_number, label="tracking_number"
+    )
+    for index, event in enumerate(tracking.events):
+        time_check(field=f"events[{index}].occurred_at", value=event.occurred_at)

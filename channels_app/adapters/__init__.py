@@ -38,4 +38,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.pinduoduo.client",
     "channels_app.adapters.kingdee_k3.mapping",
     "channels_app.adapters.kingdee_k3.client",
+    "channels_app.adapters.kuaidi100.mapping",
+    "channels_app.adapters.track17.mapping",
+    "channels_app.adapters.aftership.mapping",
 )

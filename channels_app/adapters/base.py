@@ -7,12 +7,12 @@ it can be tested with recorded payloads alone. Secrets reach it through ``Accoun
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from orderhub.domain import NormalizedOrder
+from orderhub.domain import NormalizedOrder, NormalizedTracking
 from orderhub.registry import Registry
 
 
@@ -105,8 +105,11 @@ class ChannelAdapter:
         """Check authenticity on the raw bytes (constant-time compares, timestamp windows)."""
         raise NotImplementedError
 
-    def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
-        """Turn a parsed payload (JSON values, money as ``Decimal``) into orders.
+    def normalize(
+        self, account: AccountConfig, payload: Any
+    ) -> Sequence[NormalizedOrder | NormalizedTracking]:
+        """Turn a parsed payload (JSON values, money as ``Decimal``) into orders, or, for a
+        courier feed, into the waybills it reports (``NormalizedTracking``).
 
         Facts carry ``milestone=None``: intake resolves raw statuses through the editable
         mapping table, whose defaults are ``default_status_map``.

@@ -25,6 +25,8 @@ from channels_app.adapters.base import (
     VerificationError,
 )
 from channels_app.parsing import PayloadError, payload_parse
+from orderhub.choices import Milestone, TrackingStage
+from orderhub.domain import TrackingEventIn
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 TIMESTAMP_WINDOW = timedelta(seconds=300)
@@ -257,3 +259,46 @@ def epoch_time(value: Any, path: str, *, milliseconds: bool = False) -> datetime
     if seconds > 32_503_680_000:  # year 3000
         raise NormalizeError(f"{path}: timestamp {value} is out of range")
     return datetime.fromtimestamp(seconds, tz=CHINA_TZ)
+
+
+# --- courier feeds ------------------------------------------------------------------------
+# A courier feed reports waybills, not orders: its adapter returns ``NormalizedTracking`` items
+# whose events carry the provider's raw state beside one canonical ``TrackingStage``. Which
+# order milestone a stage stands for is data (the kind's editable status mapping); these are the
+# shipped defaults: ``collected`` for any stage that proves a carrier scan, ``delivered`` at the
+# signature, ``returned`` once the parcel is back with the sender.
+
+TRACKING_STAGE_MILESTONES: Mapping[str, str] = {
+    TrackingStage.IN_TRANSIT: Milestone.COLLECTED,
+    TrackingStage.OUT_FOR_DELIVERY: Milestone.COLLECTED,
+    TrackingStage.AVAILABLE_FOR_PICKUP: Milestone.COLLECTED,
+    TrackingStage.FAILED_ATTEMPT: Milestone.COLLECTED,
+    TrackingStage.RETURNING: Milestone.COLLECTED,
+    TrackingStage.DELIVERED: Milestone.DELIVERED,
+    TrackingStage.RETURNED: Milestone.RETURNED,
+}
+
+
+def tracking_event(
+    *,
+    system: str,
+    carrier: str,
+    tracking_number: str,
+    occurred_at: datetime,
+    stage: str,
+    raw_state: str,
+    raw_substate: str = "",
+    description: str = "",
+    location: str = "",
+) -> TrackingEventIn:
+    return TrackingEventIn(
+        system=system,
+        carrier=carrier[:64],
+        tracking_number=tracking_number,
+        occurred_at=occurred_at,
+        stage=stage,
+        raw_state=raw_state[:64],
+        raw_substate=raw_substate[:64],
+        description=description[:500],
+        location=location[:200],
+    )

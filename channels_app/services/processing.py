@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import InvalidOperation
@@ -40,13 +41,14 @@ from channels_app.services.credibility import (
     credibility_rules_for,
 )
 from channels_app.services.mapping import status_map_for_kind
-from orderhub.domain import NormalizedOrder
+from orderhub.domain import NormalizedOrder, NormalizedTracking
 from orderhub.exceptions import OrderConflictError, OrderDataError, OrderError
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import UpsertItem, orders_upsert_locked
+from orderhub.services.tracking import tracking_record_locked
 from orderhub.services.work import OrderWork
 from orderhub.sql import rows_update
-from orderhub.validation import normalized_order_check
+from orderhub.validation import normalized_order_check, normalized_tracking_check
 from traceability.services import LedgerEventIn, ledger_append
 
 logger = logging.getLogger(__name__)
@@ -144,10 +146,25 @@ def inbox_claim(*, limit: int) -> list[int]:
 
 
 def _resolve_facts(
-    orders: list[NormalizedOrder], *, status_map: dict[str, str], message_id: int
-) -> list[NormalizedOrder]:
-    resolved = []
-    for order in orders:
+    items: Sequence[NormalizedOrder | NormalizedTracking],
+    *,
+    status_map: dict[str, str],
+    message_id: int,
+) -> list[NormalizedOrder | NormalizedTracking]:
+    """Each fact's (or tracking event's) milestone through the editable mapping."""
+    resolved: list[NormalizedOrder | NormalizedTracking] = []
+    for order in items:
+        if isinstance(order, NormalizedTracking):
+            events = tuple(
+                dataclasses.replace(
+                    event,
+                    milestone=status_map.get(event.stage) or None,
+                    source_message_id=message_id,
+                )
+                for event in order.events
+            )
+            resolved.append(dataclasses.replace(order, events=events))
+            continue
         facts = tuple(
             dataclasses.replace(
                 fact,
@@ -160,7 +177,9 @@ def _resolve_facts(
     return resolved
 
 
-def _normalized(message: InboundMessage, *, cache: BatchCache) -> list[NormalizedOrder]:
+def _normalized(
+    message: InboundMessage, *, cache: BatchCache
+) -> list[NormalizedOrder | NormalizedTracking]:
     """Parse and normalize one message; ``_Terminal`` when it can never be read."""
     account = message.account
     if account.kind not in adapters:
@@ -179,7 +198,10 @@ def _normalized(message: InboundMessage, *, cache: BatchCache) -> list[Normalize
     )
     for order in orders:
         try:
-            normalized_order_check(order)
+            if isinstance(order, NormalizedTracking):
+                normalized_tracking_check(order)
+            else:
+                normalized_order_check(order)
         except OrderDataError as exc:  # nothing of this message is stored
             raise _Terminal(str(exc)[:1000]) from None
     return orders
@@ -197,19 +219,28 @@ def _process_locked(
     now = timezone.now()
     work = OrderWork()
     items: list[UpsertItem] = []
+    trackings: list[tuple[InboundMessage, list[NormalizedTracking]]] = []
     spans: list[tuple[InboundMessage, int, int]] = []
     terminal: dict[int, str] = {}
     pending = PendingOrders()
     for message in messages:
         account = message.account
         try:
-            orders = _normalized(message, cache=cache)
+            stated = _normalized(message, cache=cache)
         except _Terminal as exc:
             terminal[message.pk] = str(exc)
             continue
         message.reason = ""
         message.lease_until = None
         message.processed_at = now
+        waybills = [item for item in stated if isinstance(item, NormalizedTracking)]
+        orders = [item for item in stated if isinstance(item, NormalizedOrder)]
+        if waybills:  # a courier feed: waybills, applied after the orders of the batch
+            message.status = InboxStatus.PROCESSED
+            trackings.append((message, waybills))
+            spans.append((message, len(items), len(items)))
+            if not orders:
+                continue
         reason = (
             ""
             if message.override_credibility
@@ -247,6 +278,16 @@ def _process_locked(
     for message, first, last in spans:
         if message.status == InboxStatus.PROCESSED:
             message.order_ids = [order.pk for order in result[first:last]]
+    if trackings:
+        owners = tracking_record_locked(
+            [waybill for _message, waybills in trackings for waybill in waybills],
+            known_orders=result,
+            work=work,
+        )
+        for message, waybills in trackings:
+            message.order_ids = sorted(
+                {owners[w.tracking_number] for w in waybills if w.tracking_number in owners}
+            )
     work.flush()
     if spans:
         rows_update(

@@ -13,6 +13,7 @@ from channels_app.adapters.base import AccountConfig, InboundRequest, Verificati
 from channels_app.parsing import PayloadError, payload_parse
 from channels_app.sandbox import encoders
 from channels_app.sandbox.generator import PUSH_KINDS, generate_order
+from orderhub.domain import NormalizedOrder
 
 NOW = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -65,6 +66,7 @@ def test_every_step_verifies_and_normalizes_to_the_planned_status(kind: str) -> 
             verified = adapter.verify(account, inbound(request))
             assert verified.process is True
             [normalized] = adapter.normalize(account, payload_parse(verified.payload))
+            assert isinstance(normalized, NormalizedOrder)
             assert (normalized.channel, normalized.external_id) == (account.code, order.external_id)
             raw_statuses += [fact.raw_status for fact in normalized.facts]
             if normalized.lines is not None:

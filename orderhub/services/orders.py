@@ -17,6 +17,7 @@ from orderhub.exceptions import OrderNotFoundError, OrderPermissionError, OrderT
 from orderhub.models import TRANSITION_TO, Order, OrderLine
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
+from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
 from traceability.services import LedgerEventIn, ledger_append
 
@@ -133,10 +134,15 @@ def orders_upsert_locked(items: Sequence[UpsertItem], *, work: OrderWork) -> lis
         skip=work.created_ids,
     )
     result = []
+    tracked: dict[int, Order] = {}
     for item in items:
         order = orders[_key(item.normalized)]
-        _apply(order, item, created=work.creation_take(order), work=work, lines=lines)
+        if _apply(order, item, created=work.creation_take(order), work=work, lines=lines):
+            tracked[order.pk] = order
         result.append(order)
+    if tracked:
+        # Courier events may have arrived before the order had this waybill: apply them now.
+        tracking_attach_locked(list(tracked.values()), work=work)
     return result
 
 
@@ -248,9 +254,10 @@ def _apply(
     created: bool,
     work: OrderWork,
     lines: dict[int, list[LineRow]],
-) -> None:
+) -> bool:
     """One item on its locked order: fields, lines, then facts oldest first. ``created``: the
-    order was created from this item."""
+    order was created from this item. True when the order's tracking number became known or
+    changed."""
     normalized, user, source = item.normalized, item.user, item.source
     changed: dict[str, tuple[str, str]] = {}
     if not created:
@@ -298,3 +305,4 @@ def _apply(
         )
     for fact in sorted(normalized.facts, key=lambda f: f.occurred_at):
         apply_fact_locked(order, fact, user=user, work=work)
+    return bool(order.tracking_number) and (created or "tracking_number" in changed)
