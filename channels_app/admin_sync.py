@@ -104,14 +104,19 @@ class OutboxEntryAdmin(_ReadOnly, admin.ModelAdmin[OutboxEntry]):
                           messages.SUCCESS)  # fmt: skip
 
 
+_CALL_FIELDS: list[str] = [
+    *(f.name for f in OutboundCall._meta.fields if f.name not in _CALL_BODIES),
+    "url_shown", "request_shown", "response_shown",
+]  # fmt: skip
+
+
 @admin.register(OutboundCall)
 class OutboundCallAdmin(_ReadOnly, admin.ModelAdmin[OutboundCall]):
     list_display = ["started_at", "account", "operation", "response_status", "latency_ms",
                     "outcome"]  # fmt: skip
     list_filter = ["outcome", "operation", "account"]
-    fields = [*(f.name for f in OutboundCall._meta.fields if f.name not in _CALL_BODIES),
-              "url_shown", "request_shown", "response_shown"]  # fmt: skip
-    readonly_fields = fields
+    fields = tuple(_CALL_FIELDS)
+    readonly_fields = _CALL_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OutboundCall]:
         queryset = super().get_queryset(request).select_related("account")
