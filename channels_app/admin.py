@@ -98,8 +98,13 @@ def _parse_secret_lines(text: str) -> dict[str, str]:
 
 
 def warehouse_staff(user: Any) -> bool:
-    """A staff member who works for a warehouse: sees the channel data of its orders only."""
-    return bool(not user.is_superuser and user.warehouses.exists())
+    """A staff member who works for a warehouse: sees the channel data of its orders only.
+    Asked many times per admin page, so the answer is kept on the request's user."""
+    cached = getattr(user, "_channels_warehouse_staff", None)
+    if cached is None:
+        cached = bool(user.is_authenticated and not user.is_superuser and user.warehouses.exists())
+        user._channels_warehouse_staff = cached
+    return bool(cached)
 
 
 def inbound_messages_visible_to(
@@ -151,6 +156,12 @@ class ChannelAccountForm(forms.ModelForm[ChannelAccount]):
         model = ChannelAccount
         fields = ["kind", "code", "name", "enabled", "options", "needs_attention",
                   "attention_reason"]  # fmt: skip
+        help_texts = {
+            "options": _(
+                'A JSON object of the kind\'s options; {"writeback": "off"} turns the '
+                "write-back to this account off."
+            )
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -163,15 +174,20 @@ class ChannelAccountForm(forms.ModelForm[ChannelAccount]):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         options = data.get("options")
-        if self.errors or not isinstance(options, dict):
-            if options is not None and not isinstance(options, dict):
-                self.add_error("options", _("The options must be a JSON object."))
+        if options is None:
+            options = data["options"] = {}
+        if not isinstance(options, dict):
+            self.add_error("options", _("The options must be a JSON object."))
             return data
+        if self.errors:
+            return data
+        secrets = data.get("new_secrets") or {}
+        if self.instance.pk is not None and options == self.instance.options and not secrets:
+            return data  # options and secrets untouched: nothing the services would check
         kind = self.instance.kind if self.instance.pk is not None else data.get("kind", "")
         try:
             channel_account_validate(
-                kind=kind, options=options, secrets=data.get("new_secrets") or {},
-                account_id=self.instance.pk,
+                kind=kind, options=options, secrets=secrets, account_id=self.instance.pk,
             )  # fmt: skip
         except ValidationError as exc:
             self.add_error(None, exc)

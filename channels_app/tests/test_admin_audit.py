@@ -576,3 +576,27 @@ def test_outbound_call_bodies_are_shown_with_secrets_masked(
     assert "Atza|fresh-token" not in text
     assert "client_id=c1" in text
     assert "&quot;expires_in&quot;: 3600" in text
+
+
+@pytest.mark.django_db
+def test_admin_add_shows_the_write_back_refusal_and_writes_nothing(boss_client: Client) -> None:
+    response = boss_client.post(
+        "/admin/channels_app/channelaccount/add/",
+        {"kind": "shopify", "code": "shop-a", "enabled": "on", "options": "",
+         "new_secrets": f"webhook_secret=whsec\naccess_token={SHOP_TOKEN}"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert list(errors) == [
+        "shopify write-back needs option 'shop_domain' or 'base_url'; set it, or turn "
+        "write-back off with the option writeback=off (channel_add --option writeback=off)"
+    ]
+    _no_secret_in(response.content.decode())
+    assert not ChannelAccount.objects.exists()
+    assert not LedgerEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_login_page_renders_for_an_anonymous_visitor(client: Client) -> None:
+    assert client.get("/admin/login/").status_code == 200
+    assert client.get("/admin/channels_app/statusmapping/").status_code == 302
