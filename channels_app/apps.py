@@ -1,7 +1,25 @@
 from importlib import import_module
+from typing import Any
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def builtin_mappings_sync(sender: AppConfig, *, apps: Any = None, **kwargs: Any) -> None:
+    """After ``migrate`` (and a test database's flush): store the adapters' default status maps
+    as built-in mapping rows. Skipped while the mapping table lacks its ``source`` column (a
+    migrate to an older state)."""
+    if apps is not None:
+        try:
+            model = apps.get_model("channels_app", "StatusMapping")
+        except LookupError:
+            return
+        if "source" not in {field.name for field in model._meta.get_fields()}:
+            return
+    from channels_app.services.mapping import status_mappings_builtin_sync
+
+    status_mappings_builtin_sync()
 
 
 class ChannelsConfig(AppConfig):
@@ -17,3 +35,7 @@ class ChannelsConfig(AppConfig):
             import_module(module)
         from channels_app import trace  # noqa: F401 - registers the trace sources
         from channels_app.outbound import hooks  # noqa: F401
+
+        post_migrate.connect(
+            builtin_mappings_sync, sender=self, dispatch_uid="channels.builtin_mappings_sync"
+        )

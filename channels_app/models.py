@@ -10,10 +10,18 @@ from simple_history.models import HistoricalRecords
 from orderhub.choices import Milestone
 
 
+def channel_kind_choices() -> list[tuple[str, str]]:
+    """The kinds of the adapter registry, read when a form or a check asks (never at import:
+    adapters register in ``ChannelsConfig.ready()``)."""
+    from channels_app.adapters.base import adapters
+
+    return [(kind, str(getattr(adapters.get(kind), "label", kind))) for kind in adapters]
+
+
 class ChannelAccount(models.Model):
     """One merchant account on one platform. Secrets are stored encrypted (``crypto.py``)."""
 
-    kind = models.CharField(_("kind"), max_length=32, db_index=True)
+    kind = models.CharField(_("kind"), max_length=32, db_index=True, choices=channel_kind_choices)
     code = models.SlugField(_("code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -23,6 +31,8 @@ class ChannelAccount(models.Model):
     attention_reason = models.CharField(_("attention reason"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The ciphertext never enters the history: the ledger events name the secrets changed.
+    history = HistoricalRecords(excluded_fields=["secrets_encrypted", "updated_at"])
 
     class Meta:
         verbose_name = _("channel account")
@@ -139,18 +149,29 @@ class QuarantinedDelivery(models.Model):
         return f"{self.account_code}: {self.reason}"
 
 
-class StatusMapping(models.Model):
-    """A business user's mapping of one raw status of one kind to a milestone.
+class MappingSource(models.TextChoices):
+    BUILTIN = "builtin", _("Built-in default")
+    OVERRIDE = "override", _("Edited (overrides the default)")
 
-    Overrides the adapter's ``default_status_map``. An empty milestone means "known, ignore".
+
+class StatusMapping(models.Model):
+    """The mapping of one raw status of one kind to a milestone.
+
+    ``source=builtin`` rows mirror an adapter's ``default_status_map`` (kept in step by
+    ``status_mappings_builtin_sync`` after every ``migrate``) so the admin lists them;
+    ``source=override`` rows are a business user's edits and win over the defaults. An empty
+    milestone means "known, ignore".
     """
 
-    kind = models.CharField(_("channel kind"), max_length=32)
+    kind = models.CharField(_("channel kind"), max_length=32, choices=channel_kind_choices)
     raw_status = models.CharField(_("raw status"), max_length=128)
     milestone = models.CharField(
         _("milestone"), max_length=32, choices=Milestone.choices, blank=True
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=MappingSource.choices, default=MappingSource.OVERRIDE
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
@@ -186,7 +207,9 @@ class CredibilityRule(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=CredibilityRuleKind.choices)
-    channel_kind = models.CharField(_("channel kind"), max_length=32, blank=True)
+    channel_kind = models.CharField(
+        _("channel kind"), max_length=32, blank=True, choices=channel_kind_choices
+    )
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
     action = models.CharField(

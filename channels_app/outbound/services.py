@@ -168,6 +168,7 @@ def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[in
             if (
                 channel is not None
                 and channel.kind in writers
+                and (channel.options or {}).get("writeback") != "off"  # option, see accounts.py
                 and channel.kind not in ERP_KINDS
                 and source != _system(channel)
             ):
@@ -176,7 +177,7 @@ def outbox_entries_for_transitions(transitions: Sequence[Transition]) -> list[in
             targets.extend(
                 _Target(erp, order, ERP_MILESTONES[after], after, source)
                 for erp in erps
-                if source != _system(erp)
+                if source != _system(erp) and (erp.options or {}).get("writeback") != "off"
             )
     created = _write_many(targets)
     if created:

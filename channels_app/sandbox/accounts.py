@@ -14,6 +14,7 @@ from channels_app.adapters.base import AccountConfig
 from channels_app.models import ChannelAccount
 from channels_app.selectors import channel_account_config_get
 from channels_app.services import channel_account_create
+from channels_app.services.accounts import WRITEBACK_NEEDS, WRITEBACK_OFF, WRITEBACK_OPTION
 
 
 def key_folder() -> Path:
@@ -69,6 +70,8 @@ def sandbox_accounts_setup(*, kinds: tuple[str, ...], prefix: str = "sandbox") -
         if ChannelAccount.objects.filter(code=code).exists():
             continue
         options, secret_values = _settings_for(kind, code)
+        if kind in WRITEBACK_NEEDS:  # the sandbox only pushes: no shop API to write back to
+            options = {**options, WRITEBACK_OPTION: WRITEBACK_OFF}
         channel_account_create(
             kind=kind, code=code, name=f"Sandbox {kind}", options=options, secrets=secret_values
         )

@@ -78,5 +78,5 @@ def test_saving_a_mapping_in_the_admin_applies_waiting_facts(
         {"kind": "test_hmac", "raw_status": "ODD", "milestone": "paid", "note": ""},
     )
     assert response.status_code == 302
-    assert StatusMapping.objects.get().milestone == "paid"
+    assert StatusMapping.objects.get(kind="test_hmac", raw_status="ODD").milestone == "paid"
     assert Order.objects.get().status == "paid"

@@ -154,7 +154,8 @@ def test_push_only_account_without_access_token_is_never_called(api: SandboxAPI)
     account = channel_account_create(
         kind="douyin",
         code="douyin-push-only",
-        options={"app_key": "7100000000000000009"},  # no base_url: production by default
+        # No base_url: production by default; no access token, so write-back is off.
+        options={"app_key": "7100000000000000009", "writeback": "off"},
         secrets={"app_secret": "push-secret"},
     )
     result = account_poll(account_id=account.pk)
