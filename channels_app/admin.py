@@ -262,6 +262,3 @@ class StatusMappingAdmin(SimpleHistoryAdmin):
 class CredibilityRuleAdmin(SimpleHistoryAdmin):
     list_display = ["name", "kind", "channel_kind", "enabled", "action"]
     list_filter = ["kind", "enabled"]
-
-
-from channels_app import admin_sync  # noqa: E402, F401 - pulls, write-back, reconciliation

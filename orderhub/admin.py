@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
 from orderhub.choices import Milestone
+from orderhub.effects import UNSENT_MESSAGE, enqueue_failures
 from orderhub.exceptions import OrderError
 from orderhub.models import Customer, Order, OrderLine, Product, StatusFact, Warehouse
 from orderhub.selectors import order_find, order_status_by_system, order_visible_to
@@ -143,13 +144,14 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
             raise PermissionDenied
         reason = request.POST.get("reason", "").strip()
         try:
-            order_transition(
-                order_id=order.pk,
-                target=target,
-                user=request.user,
-                source="admin",
-                reason=reason or f"admin: {order.status} → {target}",
-            )
+            with enqueue_failures() as unsent:
+                order_transition(
+                    order_id=order.pk,
+                    target=target,
+                    user=request.user,
+                    source="admin",
+                    reason=reason or f"admin: {order.status} → {target}",
+                )
         except OrderError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
         else:
@@ -158,6 +160,8 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
                 _("Order %(order)s moved to %(status)s.") % {"order": order, "status": target},
                 level=messages.SUCCESS,
             )
+            if unsent:
+                self.message_user(request, UNSENT_MESSAGE, level=messages.WARNING)
         return HttpResponseRedirect(reverse("admin:orderhub_order_change", args=[order.pk]))
 
     def change_view(
