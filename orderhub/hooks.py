@@ -1,13 +1,17 @@
 """Who else must know: the typed registries of fact hooks and transition hooks.
 
 The order core stores facts and moves orders (``orderhub.services``); the apps that listen
-(write-back today; consistency rules, health and allocation next) register a hook here from
-their ``AppConfig.ready()``::
+(write-back today; consistency rules, health and allocation next) add a hook here in their
+``AppConfig.ready()``, under a key that names the app (a duplicate key fails start-up)::
 
-    from orderhub.hooks import TransitionEvent, transition_hooks
+    def ready(self) -> None:
+        from channels_app.outbound.hooks import writeback_hook
+        from orderhub.hooks import transition_hooks
 
-    @transition_hooks.register("channels.writeback")
-    def writeback(events: Sequence[TransitionEvent]) -> None: ...
+        transition_hooks.add("channels.writeback", writeback_hook)
+
+where ``writeback_hook(events: Sequence[TransitionEvent]) -> None``; a fact hook takes a
+``Sequence[FactEvent]`` and goes into ``fact_hooks`` the same way.
 
 Contract of every hook: called by ``OrderWork.flush`` once per flush (never with an empty
 list), inside the transaction, after the facts, orders and history rows are written and with
@@ -66,8 +70,9 @@ class TransitionEvent:
 
 @dataclass(frozen=True, slots=True)
 class FactEvent:
-    """One status fact stored by the flush. ``order`` is the order as the flush leaves it;
-    ``outcome`` is the fact's ``FactOutcome`` (advanced, late, conflict, unmapped...)."""
+    """One status fact the flush stored (or applied again once its raw status was mapped).
+    ``order`` is the order as the flush leaves it; ``outcome`` is the fact's ``FactOutcome``
+    (advanced, skipped_ahead, confirmed, late, conflict, unmapped)."""
 
     fact_id: int
     order: OrderSnapshot

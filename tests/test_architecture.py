@@ -157,4 +157,6 @@ def test_modules_are_imported_for_what_they_register_only_in_ready(package: str)
         if "migrations" not in path.parts and "tests" not in path.parts
         for hit in _side_effect_imports(path)
     ]
-    assert found == []
+    assert found == [], "imported only for what they register (move to ready()):\n" + "\n".join(
+        found
+    )

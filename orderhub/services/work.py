@@ -89,6 +89,7 @@ class OrderWork:
     # History rows ("+" created, "~" changed), in the order they happened.
     _history: list[Any] = field(default_factory=list)
     _facts: list[StatusFact] = field(default_factory=list)
+    _facts_reapplied: list[tuple[StatusFact, Order]] = field(default_factory=list)
     _fact_ids: list[int] = field(default_factory=list)
     # Orders whose stored lines go, and the lines that replace them (the last list wins).
     _lines_deleted: set[int] = field(default_factory=set)
@@ -204,6 +205,11 @@ class OrderWork:
         self._facts.append(row)
         self._stored_fact_keys.add((row.order_id, row.dedupe_key))
 
+    def fact_reapplied(self, row: StatusFact, *, order: Order) -> None:
+        """A stored fact the caller saved again with a new outcome (its raw status was mapped
+        since) for the locked ``order``: the fact hooks hear of it at flush like a new one."""
+        self._facts_reapplied.append((row, order))
+
     def fact_ids_reserve(self, count: int) -> None:
         """Reserve ids for ``count`` facts with one statement (unused ones are left as gaps)."""
         missing = count - len(self._fact_ids)
@@ -241,10 +247,13 @@ class OrderWork:
                 order._update_initial_state()
         if self._history:
             _HISTORICAL.objects.bulk_create(self._history)
+        # Each new fact was built with its (locked) order, so ``fact.order`` costs no query.
+        told = [(fact, fact.order) for fact in facts] + self._facts_reapplied
+        self._facts_reapplied = []
         fired = self._transitions
         self._transitions = []
-        if facts or fired:
-            fact_events, transition_events = _events(facts, fired)
+        if told or fired:
+            fact_events, transition_events = _events(told, fired)
             hooks_run(facts=fact_events, transitions=transition_events)
         ledger_append_many(events=self.ledger)
         self.ledger = []
@@ -255,18 +264,15 @@ class OrderWork:
 
 
 def _events(
-    facts: Sequence[StatusFact], fired: Sequence[_FiredTransition]
+    facts: Sequence[tuple[StatusFact, Order]], fired: Sequence[_FiredTransition]
 ) -> tuple[list[FactEvent], list[TransitionEvent]]:
     """The frozen events of a flush, built from memory. Warehouse codes come from the loaded
     warehouses; the others (if any) are read with one statement."""
     fact_orders = [
-        (fact, _order_values(fact.order), _cached_warehouse_code(fact.order)) for fact in facts
+        (fact, _order_values(order), _cached_warehouse_code(order)) for fact, order in facts
     ]
-    missing = {
-        values["warehouse_id"]
-        for values, code in [(f.values, f.warehouse_code) for f in fired]
-        + [(values, code) for _fact, values, code in fact_orders]
-        if code is None
+    missing = {f.values["warehouse_id"] for f in fired if f.warehouse_code is None} | {
+        values["warehouse_id"] for _fact, values, code in fact_orders if code is None
     }
     codes: dict[int, str] = (
         dict(Warehouse.objects.filter(pk__in=missing).values_list("pk", "code")) if missing else {}
