@@ -37,17 +37,27 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _pools_drop() -> None:
+    """Forget the broker connections Celery keeps (its connection and producer pools), so the
+    next message connects to the broker configured now."""
+    pool = getattr(app, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+    setattr(app, "_pool", None)  # noqa: B010 - Celery's private cache, no public reset
+    setattr(app.amqp, "_producer_pool", None)  # noqa: B010
+
+
 @contextmanager
 def _broker_unreachable() -> Iterator[str]:
-    """The Celery app's broker points at a closed port on 127.0.0.1 (its pools dropped)."""
+    """The Celery app's broker points at a closed port on 127.0.0.1."""
     before = app.conf.broker_url
     url = f"redis://127.0.0.1:{_closed_port()}/0"
-    app.close()
+    _pools_drop()
     app.conf.update(broker_url=url)
     try:
         yield url
     finally:
-        app.close()
+        _pools_drop()
         app.conf.update(broker_url=before)
 
 
