@@ -156,11 +156,12 @@ def main() -> None:
         ratio = _median(intake_runs, "rate") / _median(minimal_runs, "rate")
         print(f"courier intake / bare receiver: {ratio:.0%} (target >= 70%)")
         rates = ", ".join(f"{r['rate']:,.0f}" for r in processing_runs)
+        events = _count(database_url, "SELECT count(*) FROM orderhub_trackingevent")
         print(
             f"processing the stored pushes ({PROCESSORS} processes): "
             f"{_median(processing_runs, 'rate'):,.0f} pushes/s (runs {rates}; "
             f"{int(min(r['done'] for r in processing_runs))}/{REQUESTS} processed at least), "
-            f"{_count(database_url, 'SELECT count(*) FROM orderhub_trackingevent')} events stored"
+            f"{events} events stored"
         )
     finally:
         intake.stop()

@@ -525,6 +525,3 @@ class CredibilityRuleAdmin(_NoWarehouseStaff, SimpleHistoryAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CredibilityRule]) -> None:
         for rule_id in queryset.order_by("pk").values_list("pk", flat=True):
             credibility_rule_delete(rule_id=rule_id, user=request.user)
-
-
-from channels_app import admin_sync  # noqa: E402, F401 - pulls, write-back, reconciliation

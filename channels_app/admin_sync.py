@@ -81,7 +81,7 @@ class OutboundCallInline(admin.TabularInline[OutboundCall, OutboxEntry]):
 @admin.register(OutboxEntry)
 class OutboxEntryAdmin(_ReadOnly, admin.ModelAdmin[OutboxEntry]):
     list_display = ["id", "account", "order", "action", "milestone", "status", "attempts",
-                    "created_at", "acknowledged_at"]  # fmt: skip
+                    "last_error", "created_at", "acknowledged_at"]  # fmt: skip
     list_filter = ["status", "action", "account"]
     search_fields = ["idempotency_key", "order__external_id"]
     readonly_fields = [f.name for f in OutboxEntry._meta.fields]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
 from orderhub.choices import Milestone, Priority
+from orderhub.effects import UNSENT_MESSAGE, enqueue_failures
 from orderhub.exceptions import OrderError
 from orderhub.models import (
     Customer,
@@ -276,16 +277,19 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
             raise PermissionDenied
         reason = request.POST.get("reason", "").strip()
         try:
-            if target == Milestone.CANCELLED:
-                order_cancel(order_id=order.pk, reason=reason, user=request.user, source="admin")
-            else:
-                order_transition(
-                    order_id=order.pk,
-                    target=target,
-                    user=request.user,
-                    source="admin",
-                    reason=reason or f"admin: {order.status} → {target}",
-                )
+            with enqueue_failures() as unsent:
+                if target == Milestone.CANCELLED:
+                    order_cancel(
+                        order_id=order.pk, reason=reason, user=request.user, source="admin"
+                    )
+                else:
+                    order_transition(
+                        order_id=order.pk,
+                        target=target,
+                        user=request.user,
+                        source="admin",
+                        reason=reason or f"admin: {order.status} → {target}",
+                    )
         except OrderError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
         else:
@@ -294,6 +298,8 @@ class OrderAdmin(SimpleHistoryAdmin[Order]):
                 _("Order %(order)s moved to %(status)s.") % {"order": order, "status": target},
                 level=messages.SUCCESS,
             )
+            if unsent:
+                self.message_user(request, UNSENT_MESSAGE, level=messages.WARNING)
         return self._redirect(order)
 
     def action_view(self, request: HttpRequest, object_id: int, action: str) -> HttpResponse:

@@ -15,6 +15,8 @@ class OutboundCallRecorder:
         self.outbox_id = outbox_id
         self.order_id = order_id
         self.call_ids: list[int] = []
+        # Calls started and not finished yet (the request raised before any answer).
+        self._open: set[int] = set()
 
     def start(self, *, operation: str, method: str, url: str, body: str) -> int:
         call = OutboundCall.objects.create(
@@ -28,6 +30,7 @@ class OutboundCallRecorder:
             started_at=timezone.now(),
         )
         self.call_ids.append(call.pk)
+        self._open.add(call.pk)
         return call.pk
 
     def finish(
@@ -40,6 +43,7 @@ class OutboundCallRecorder:
         outcome: str,
         error: str = "",
     ) -> None:
+        self._open.discard(call_id)
         OutboundCall.objects.filter(pk=call_id).update(
             response_status=status,
             response_body=body[:20000],
@@ -55,3 +59,12 @@ class OutboundCallRecorder:
             if error:
                 fields["error"] = error[:2000]
             OutboundCall.objects.filter(pk=self.call_ids[-1]).update(**fields)
+
+    def open_calls_close(self, outcome: str, error: str) -> int:
+        """Finish the calls that were started but never got an answer (the request raised
+        before or while it was sent) with ``outcome`` and ``error``; returns how many."""
+        ids = sorted(self._open)
+        self._open.clear()
+        if not ids:
+            return 0
+        return OutboundCall.objects.filter(pk__in=ids).update(outcome=outcome, error=error[:2000])

@@ -1,4 +1,6 @@
-"""Celery entry points of the pull channels: beat fans out one task per account."""
+"""Celery entry points of the pull channels: beat fans out one task per account (sent with
+``task_on_commit``: at once, as no transaction is open; a broker that is down is logged and the
+next beat fans out again)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.utils import timezone
 
 from channels_app.pull.reconcile import channel_reconcile
 from channels_app.pull.services import account_poll, pulled_account_ids
+from orderhub.effects import task_on_commit
 
 
 @shared_task(name="channels.poll_fanout", ignore_result=True, soft_time_limit=30, time_limit=60)
@@ -17,7 +20,7 @@ def poll_fanout_task() -> int:
     """Beat: one poll task per enabled pulled account (the lease makes overlaps skip)."""
     ids = pulled_account_ids()
     for account_id in ids:
-        account_poll_task.apply_async(kwargs={"account_id": account_id}, expires=60)
+        task_on_commit(account_poll_task, expires=60, account_id=account_id)
     return len(ids)
 
 
@@ -36,9 +39,12 @@ def reconcile_fanout_task() -> int:
     start = end - timedelta(minutes=float(getattr(settings, "RECONCILE_WINDOW_MINUTES", 120)))
     ids = pulled_account_ids()
     for account_id in ids:
-        account_reconcile_task.apply_async(
-            kwargs={"account_id": account_id, "start": start.isoformat(), "end": end.isoformat()},
+        task_on_commit(
+            account_reconcile_task,
             expires=600,
+            account_id=account_id,
+            start=start.isoformat(),
+            end=end.isoformat(),
         )
     return len(ids)
 

@@ -37,7 +37,7 @@ from channels_app.services import (
 )
 from channels_app.services.mapping import status_map_for_kind
 from channels_app.tests.conftest import TEST_KIND, TEST_SECRET, HmacTestAdapter
-from orderhub.services.work import Transition
+from orderhub.hooks import OrderSnapshot, TransitionEvent
 from tests.factories import OrderFactory, WarehouseFactory
 from traceability.models import LedgerEvent
 
@@ -277,6 +277,15 @@ def test_channel_add_shows_the_refusal() -> None:
 
 @pytest.mark.django_db
 def test_write_back_off_account_gets_no_outbox_entry() -> None:
+    def _snapshot(order: Any) -> OrderSnapshot:
+        return OrderSnapshot(
+            id=order.pk, channel=order.channel, external_id=order.external_id,
+            status="waybill_issued", warehouse_id=None, warehouse_code="", carrier=order.carrier,
+            tracking_number=order.tracking_number, priority=order.priority,
+            order_type=order.order_type, placed_at=order.placed_at, paid_at=order.paid_at,
+            ship_by=order.ship_by, shipped_at=None, delivered_at=None, status_changed_at=None,
+        )  # fmt: skip
+
     off = channel_account_create(
         kind="shopify", code="shop-off", options={"writeback": "off"},
         secrets={"webhook_secret": "whsec"},
@@ -289,8 +298,8 @@ def test_write_back_off_account_gets_no_outbox_entry() -> None:
         for code in ("shop-off", "shop-on")
     ]
     created = outbox_entries_for_transitions(
-        [Transition(order=o, before="picked_packed", after="waybill_issued", source="wms:x")
-         for o in orders]
+        [TransitionEvent(order=_snapshot(o), before="picked_packed", after="waybill_issued",
+                         source="wms:x") for o in orders]
     )  # fmt: skip
     assert len(created) == 1
     assert list(OutboxEntry.objects.values_list("account__code", "order__channel")) == [

@@ -27,7 +27,7 @@ from channels_app.models import (
     OutboxStatus,
 )
 from channels_app.outbound.base import WriteRequest, writers
-from channels_app.outbound.services import outbox_relay_pending
+from channels_app.outbound.relay import outbox_relay_pending
 from channels_app.outbound.tasks import outbox_sweep_task
 from channels_app.pull.services import account_poll
 from channels_app.sandbox.generator import generate_order

@@ -193,6 +193,7 @@ def status_facts_reapply(
         row.status_after = path[-1] if path else order.status
         row.skipped = path[:-1]
         row.save(update_fields=["milestone", "outcome", "status_before", "status_after", "skipped"])
+        work.fact_reapplied(row, order=order)
         _walk(order, row, path, user=user, work=work)
     work.flush()
     return len(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,16 +11,8 @@ from django_fsm import can_proceed
 from orderhub.choices import Milestone
 from orderhub.exceptions import OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order
-from orderhub.registry import Registry
-from orderhub.services.work import OrderWork, Transition
+from orderhub.services.work import OrderWork
 from traceability.services import LedgerEventIn
-
-# Work another app must do in the SAME transaction as transitions, such as writing outbox rows
-# for a write-back. Called once per flush as hook(transitions), in the order they fired, with
-# the orders locked and saved; a hook must not do I/O (queue it on commit instead). Apps
-# register in AppConfig.ready().
-TransitionHook = Callable[[Sequence["Transition"]], None]
-transition_hooks: Registry[TransitionHook] = Registry("transition hooks")
 
 # The time field stamped when an order first reaches a milestone, and its received-at twin.
 _STAMP: dict[str, tuple[str, str]] = {
@@ -51,7 +42,7 @@ def step(
 
     Precondition: ``order`` was read with ``select_for_update`` in the current transaction.
     ``work.flush()`` saves the order, writes its history and ledger event and runs the
-    transition hooks.
+    transition hooks (``orderhub.hooks``); ``references["fact_id"]`` names the causing fact.
 
     Milestone times (``_STAMP``: paid, handed over → shipped, delivered) are stamped the first
     time the order reaches the milestone and never overwritten: the time is ``occurred_at``
@@ -89,4 +80,11 @@ def step(
             references={"reason": reason, **(references or {})},
         )
     )
-    work.transitioned(order, before=before, after=order.status, source=source)
+    fact_id = (references or {}).get("fact_id")
+    work.transitioned(
+        order,
+        before=before,
+        after=order.status,
+        source=source,
+        fact_id=int(fact_id) if fact_id is not None else None,
+    )

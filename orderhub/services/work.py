@@ -8,6 +8,11 @@ as many round trips as processing one.
 
 Rules for callers: every order handed to ``OrderWork`` was locked (``select_for_update``) in
 the current transaction, and ``flush`` runs before that transaction commits.
+
+After writing, ``flush`` tells the listeners (``orderhub.hooks``): the fact hooks get the
+facts it stored and the transition hooks the transitions it wrote, as frozen events built
+from the orders in memory (no extra statement, unless an order's warehouse was never loaded:
+then one for all of them).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 from django.utils import timezone
 
-from orderhub.models import Order, OrderLine, Product, StatusFact
+from orderhub.hooks import FactEvent, OrderSnapshot, TransitionEvent, hooks_run
+from orderhub.models import Order, OrderLine, Product, StatusFact, Warehouse
 from orderhub.sql import rows_update
 from traceability.services import LedgerEventIn, ledger_append_many
 
@@ -32,19 +38,41 @@ if TYPE_CHECKING:
 _HISTORICAL = Order.history.model
 _TRACKED = _HISTORICAL.tracked_fields
 
+# The order fields an ``OrderSnapshot`` copies as they are (besides id and warehouse code).
+_SNAPSHOT_FIELDS = tuple(
+    name for name in OrderSnapshot.__dataclass_fields__ if name not in ("id", "warehouse_code")
+)
+_WAREHOUSE_FIELD = Order._meta.get_field("warehouse")
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    """The snapshot fields of ``order`` now, read from memory."""
+    values = {name: getattr(order, name) for name in _SNAPSHOT_FIELDS}
+    values["id"] = order.pk
+    return values
+
+
+def _cached_warehouse_code(order: Order) -> str | None:
+    """The warehouse code if the order's warehouse is loaded (and current), else None."""
+    if order.warehouse_id is None:
+        return ""
+    if _WAREHOUSE_FIELD.is_cached(order):
+        warehouse = _WAREHOUSE_FIELD.get_cached_value(order)
+        if warehouse is not None and warehouse.pk == order.warehouse_id:
+            return str(warehouse.code)
+    return None
+
 
 @dataclass(frozen=True, slots=True)
-class Transition:
-    """One fired transition, handed to the transition hooks at flush time.
+class _FiredTransition:
+    """A transition as ``step`` fired it: the order's snapshot fields right after it."""
 
-    ``order`` is a snapshot of the order right after this transition (later transitions of the
-    same flush do not show in it).
-    """
-
-    order: Order
+    values: dict[str, Any]
+    warehouse_code: str | None
     before: str
     after: str
     source: str
+    fact_id: int | None
 
 
 @dataclass
@@ -55,12 +83,13 @@ class OrderWork:
     # Orders this transaction INSERTed, and those whose creating item is not applied yet.
     created_ids: set[int] = field(default_factory=set)
     _creation_pending: set[int] = field(default_factory=set)
-    transitions: list[Transition] = field(default_factory=list)
+    _transitions: list[_FiredTransition] = field(default_factory=list)
     # Orders to UPDATE, by pk, with the fields that changed.
     _dirty: dict[int, tuple[Order, set[str]]] = field(default_factory=dict)
     # History rows ("+" created, "~" changed), in the order they happened.
     _history: list[Any] = field(default_factory=list)
     _facts: list[StatusFact] = field(default_factory=list)
+    _facts_reapplied: list[tuple[StatusFact, Order]] = field(default_factory=list)
     _fact_ids: list[int] = field(default_factory=list)
     # Orders whose stored lines go, and the lines that replace them (the last list wins).
     _lines_deleted: set[int] = field(default_factory=set)
@@ -106,11 +135,20 @@ class OrderWork:
             )
         )
 
-    def transitioned(self, order: Order, *, before: str, after: str, source: str) -> None:
-        snapshot = Order.__new__(Order)
-        snapshot.__dict__ = order.__dict__.copy()  # the field values as they are now
-        self.transitions.append(
-            Transition(order=snapshot, before=before, after=after, source=source)
+    def transitioned(
+        self, order: Order, *, before: str, after: str, source: str, fact_id: int | None = None
+    ) -> None:
+        """``order`` just moved from ``before`` to ``after``: the transition hooks hear of it
+        at flush, with the order as it is now."""
+        self._transitions.append(
+            _FiredTransition(
+                values=_order_values(order),
+                warehouse_code=_cached_warehouse_code(order),
+                before=before,
+                after=after,
+                source=source,
+                fact_id=fact_id,
+            )
         )
 
     # --- lines ----------------------------------------------------------------------------
@@ -167,6 +205,11 @@ class OrderWork:
         self._facts.append(row)
         self._stored_fact_keys.add((row.order_id, row.dedupe_key))
 
+    def fact_reapplied(self, row: StatusFact, *, order: Order) -> None:
+        """A stored fact the caller saved again with a new outcome (its raw status was mapped
+        since) for the locked ``order``: the fact hooks hear of it at flush like a new one."""
+        self._facts_reapplied.append((row, order))
+
     def fact_ids_reserve(self, count: int) -> None:
         """Reserve ids for ``count`` facts with one statement (unused ones are left as gaps)."""
         missing = count - len(self._fact_ids)
@@ -176,9 +219,8 @@ class OrderWork:
     # --- flush ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write everything collected, then run the transition hooks; empties the work."""
-        from orderhub.services.lifecycle import transition_hooks
-
+        """Write everything collected, then run the fact and transition hooks (see
+        ``orderhub.hooks``) before the work's ledger events; empties the work."""
         if self._lines_deleted:
             OrderLine.objects.filter(order_id__in=self._lines_deleted).delete()
         new_lines = [line for lines in self._lines_new.values() for line in lines]
@@ -187,8 +229,10 @@ class OrderWork:
             for line in new_lines:
                 line.product = products.get(line.sku)
             OrderLine.objects.bulk_create(new_lines)
-        if self._facts:
-            StatusFact.objects.bulk_create(self._facts)
+        facts = self._facts
+        self._facts = []
+        if facts:
+            StatusFact.objects.bulk_create(facts)
         if self._dirty:
             now = timezone.now()
             fields: set[str] = {"updated_at"}
@@ -203,18 +247,68 @@ class OrderWork:
                 order._update_initial_state()
         if self._history:
             _HISTORICAL.objects.bulk_create(self._history)
-        transitions = self.transitions
-        self.transitions = []
-        if transitions:
-            for _name, hook in transition_hooks.items():
-                hook(transitions)
+        # Each new fact was built with its (locked) order, so ``fact.order`` costs no query.
+        told = [(fact, fact.order) for fact in facts] + self._facts_reapplied
+        self._facts_reapplied = []
+        fired = self._transitions
+        self._transitions = []
+        if told or fired:
+            fact_events, transition_events = _events(told, fired)
+            hooks_run(facts=fact_events, transitions=transition_events)
         ledger_append_many(events=self.ledger)
         self.ledger = []
         self._dirty.clear()
         self._history.clear()
-        self._facts.clear()
         self._lines_deleted.clear()
         self._lines_new.clear()
+
+
+def _events(
+    facts: Sequence[tuple[StatusFact, Order]], fired: Sequence[_FiredTransition]
+) -> tuple[list[FactEvent], list[TransitionEvent]]:
+    """The frozen events of a flush, built from memory. Warehouse codes come from the loaded
+    warehouses; the others (if any) are read with one statement."""
+    fact_orders = [
+        (fact, _order_values(order), _cached_warehouse_code(order)) for fact, order in facts
+    ]
+    missing = {f.values["warehouse_id"] for f in fired if f.warehouse_code is None} | {
+        values["warehouse_id"] for _fact, values, code in fact_orders if code is None
+    }
+    codes: dict[int, str] = (
+        dict(Warehouse.objects.filter(pk__in=missing).values_list("pk", "code")) if missing else {}
+    )
+
+    def snapshot(values: dict[str, Any], code: str | None) -> OrderSnapshot:
+        if code is None:
+            code = codes.get(values["warehouse_id"], "")
+        return OrderSnapshot(warehouse_code=code, **values)
+
+    fact_events = [
+        FactEvent(
+            fact_id=fact.pk,
+            order=snapshot(values, code),
+            system=fact.system,
+            raw_status=fact.raw_status,
+            milestone=fact.milestone,
+            occurred_at=fact.occurred_at,
+            received_at=fact.received_at,
+            outcome=fact.outcome,
+            status_before=fact.status_before,
+            status_after=fact.status_after,
+        )
+        for fact, values, code in fact_orders
+    ]
+    transition_events = [
+        TransitionEvent(
+            order=snapshot(f.values, f.warehouse_code),
+            before=f.before,
+            after=f.after,
+            source=f.source,
+            fact_id=f.fact_id,
+        )
+        for f in fired
+    ]
+    return fact_events, transition_events
 
 
 def _ids_reserve(model: type[Any], count: int) -> list[int]:
