@@ -17,3 +17,4 @@ class ChannelsConfig(AppConfig):
             import_module(module)
         from channels_app import trace  # noqa: F401 - registers the trace sources
         from channels_app.outbound import hooks  # noqa: F401
+        from channels_app.services import system_facts  # noqa: F401 - registers its hook

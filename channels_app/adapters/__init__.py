@@ -19,4 +19,5 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.douyin_client",
     "channels_app.adapters.kingdee_k3",
     "channels_app.adapters.kingdee_k3_client",
+    "channels_app.adapters.system_feeds",
 )
