@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,7 +30,7 @@ from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import order_created_hooks
 from orderhub.services.work import OrderWork
-from traceability.services import LedgerEventIn
+from traceability.services import LedgerEventIn, ledger_append
 
 BATCH_LIMIT = 500
 
@@ -87,6 +88,31 @@ class _ReceiptRaceError(Exception):
 def system_account_get(*, code: str) -> ChannelAccount | None:
     """The system account (wms/erp/tms) with this code, or ``None``."""
     return ChannelAccount.objects.filter(code=code, kind__in=SYSTEM_KINDS).first()
+
+
+@transaction.atomic
+def system_reporter_add(*, account_code: str, username: str, user: Any | None = None) -> bool:
+    """Allow ``username``'s API token to report for the system account ``account_code``.
+
+    Returns False when it already was allowed (idempotent). Raises ``ValueError`` for an
+    unknown account or user. Appends a ``channel.reporter_added`` ledger event.
+    """
+    account = system_account_get(code=account_code)
+    if account is None:
+        raise ValueError(f"no wms, erp or tms account {account_code!r}")
+    reporter = get_user_model().objects.filter(username=username).first()
+    if reporter is None:
+        raise ValueError(f"no user {username!r}")
+    _row, created = SystemReporter.objects.get_or_create(account=account, user=reporter)
+    if created:
+        ledger_append(
+            action="channel.reporter_added",
+            actor=actor_label(user, "cli"),
+            subject_type="channel_account",
+            subject_id=account.pk,
+            after={"reporter": username},
+        )
+    return created
 
 
 def system_account_check(*, account: ChannelAccount, user: Any) -> int | None:

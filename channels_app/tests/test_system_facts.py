@@ -442,3 +442,58 @@ def test_batch_with_a_bad_field_names_it_at_its_position(reporter: User) -> None
         },
     ]
     assert SystemFactReceipt.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_reporter_added_by_command_may_report(wms: ChannelAccount) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    user = User.objects.create_user("erp-bot")
+    out = StringIO()
+    call_command("system_reporter_add", "--system", "wms-sh", "--user", "erp-bot", stdout=out)
+    call_command("system_reporter_add", "--system", "wms-sh", "--user", "erp-bot", stdout=out)
+    assert out.getvalue() == (
+        "erp-bot may now report for wms-sh\nerp-bot could already report for wms-sh\n"
+    )
+    assert LedgerEvent.objects.filter(action="channel.reporter_added").count() == 1
+    with pytest.raises(CommandError, match="no wms, erp or tms account 'shop'"):
+        call_command("system_reporter_add", "--system", "shop", "--user", "erp-bot")
+    order = OrderFactory.create()
+    response = api(user).post("/api/v1/facts/", fact("k-1", {"id": order.pk}), format="json")
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db
+def test_channel_add_makes_system_accounts_as_the_readme_prints(warehouse: Warehouse) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("channel_add", "--kind", "wms", "--code", "wms-sh",
+                 "--option", "warehouse=WH-SH", stdout=out)  # fmt: skip
+    call_command("channel_add", "--kind", "erp", "--code", "erp-main", stdout=out)
+    assert list(ChannelAccount.objects.order_by("code").values_list("kind", "code", "options")) == [
+        ("erp", "erp-main", {}),
+        ("wms", "wms-sh", {"warehouse": "WH-SH"}),
+    ]
+
+
+def test_system_kinds_are_registered_with_their_vocabularies() -> None:
+    from channels_app.adapters.base import adapters
+
+    wms = adapters.get("wms")
+    assert [(spec.name, spec.required) for spec in wms.options] == [("warehouse", True)]
+    assert [(spec.name, spec.required) for spec in adapters.get("erp").options] == [
+        ("warehouse", False)
+    ]
+    assert wms.default_status_map["SHIPPED"] == Milestone.HANDED_OVER
+    assert wms.default_status_map["PACKED"] == Milestone.PICKED_PACKED
+    assert adapters.get("tms").default_status_map["DELIVERED"] == Milestone.DELIVERED
+    assert set(Milestone.values) >= {
+        value
+        for kind in ("wms", "erp", "tms")
+        for value in adapters.get(kind).default_status_map.values()
+    }
