@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from channels_app.models import SystemFactReceipt
 from channels_app.services import channel_account_create
@@ -70,7 +71,7 @@ def test_the_same_key_at_once_writes_one_fact_and_both_answer_alike() -> None:
     admin = User.objects.create_superuser("root")
     order = OrderFactory.create()
     item = SystemFactIn(
-        key="k-1", raw_status="PACKED", occurred_at=order.placed_at, order_id=order.pk
+        key="k-1", raw_status="PACKED", occurred_at=timezone.now(), order_id=order.pk
     )
 
     def call() -> Any:
