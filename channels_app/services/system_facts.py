@@ -173,7 +173,7 @@ def _record(
             first.setdefault(item.key, index)
     new = [items[index] for index in sorted(first.values())]
     orders = _orders_locked(new)
-    _check(new, orders, scope_id=scope_id, account=account)
+    _check(items, first, orders, scope_id=scope_id, account=account)
 
     status_map = status_map_for_kind(kind=account.kind) if new else {}
     work = OrderWork()
@@ -263,21 +263,26 @@ def _order_of(item: SystemFactIn, orders: dict[Any, Order]) -> Order | None:
 
 def _check(
     items: Sequence[SystemFactIn],
+    first: dict[str, int],
     orders: dict[Any, Order],
     *,
     scope_id: int | None,
     account: ChannelAccount,
 ) -> None:
+    """Refuse new facts naming an order id that does not exist (errors by position in
+    ``items``) or, for a WMS, another warehouse's order."""
+    new = sorted(first.values())
     errors: dict[int, dict[str, list[str]]] = {}
-    for index, item in enumerate(items):
+    for index in new:
+        item = items[index]
         if item.order_id is not None and item.order_id not in orders:
             errors[index] = {"order": [f"order {item.order_id} does not exist"]}
     if errors:
         raise SystemFactsInputError(errors)
     if scope_id is None:
         return
-    for item in items:
-        order = _order_of(item, orders)
+    for index in new:
+        order = _order_of(items[index], orders)
         if order is not None and order.warehouse_id not in (None, scope_id):
             raise SystemFactsForbiddenError(
                 f"{account.code} may not report for order {order.pk}: another warehouse's order"

@@ -497,3 +497,20 @@ def test_system_kinds_are_registered_with_their_vocabularies() -> None:
         for kind in ("wms", "erp", "tms")
         for value in adapters.get(kind).default_status_map.values()
     }
+
+
+@pytest.mark.django_db
+def test_bad_item_after_a_repeated_key_is_named_at_its_own_position(reporter: User) -> None:
+    order = OrderFactory.create()
+    client = api(reporter)
+    client.post("/api/v1/facts/", fact("k-0", {"id": order.pk}, raw="PACKED"), format="json")
+    before = counts()
+    response = client.post(
+        "/api/v1/facts/",
+        [fact("k-0", {"id": order.pk}), fact("k-0", {"id": order.pk}),
+         fact("k-9", {"id": order.pk + 1000})],
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json() == [{}, {}, {"order": [f"order {order.pk + 1000} does not exist"]}]
+    assert counts() == before
