@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.serializers import FactSerializer, StockReportSerializer, fact_in
+from channels_app.serializers import (
+    FactAnswerSerializer,
+    FactSerializer,
+    StockAnswerSerializer,
+    StockReportSerializer,
+    fact_in,
+)
 from channels_app.services.system_facts import (
     BATCH_LIMIT,
     SystemFactsForbiddenError,
@@ -40,6 +47,17 @@ def _forbidden(detail: str) -> Response:
 class FactsView(APIView):
     """``POST /api/v1/facts/``: one fact (an object) or a batch (a list, answered in order)."""
 
+    @extend_schema(
+        request=FactSerializer,
+        responses={
+            201: FactAnswerSerializer,
+            200: OpenApiResponse(FactAnswerSerializer, description="The same key again"),
+            202: OpenApiResponse(FactAnswerSerializer, description="Order not known yet"),
+            400: OpenApiResponse(description="The fields that are wrong"),
+            403: OpenApiResponse(description="May not report for this system or order"),
+        },
+        description="One fact, or a JSON list of up to 500 answered with a list in order.",
+    )
     def post(self, request: Request) -> Response:
         batch = isinstance(request.data, list)
         raw: list[Any] = list(request.data) if batch else [request.data]
@@ -84,6 +102,14 @@ class FactsView(APIView):
 class StockView(APIView):
     """``POST /api/v1/stock/``: ``{"system": ..., "levels": [{"sku", "warehouse", "on_hand"}]}``."""
 
+    @extend_schema(
+        request=StockReportSerializer,
+        responses={
+            200: StockAnswerSerializer,
+            400: OpenApiResponse(description="The fields that are wrong"),
+            403: OpenApiResponse(description="May not report for this system or warehouse"),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = StockReportSerializer(data=request.data)
         if not serializer.is_valid():

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from channels_app.services.system_facts import SystemFactIn
 
 
-class OffsetDateTimeField(serializers.Field[datetime, str, str, Any]):
+class OffsetDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time that must carry its UTC offset (a source clock without one is
     ambiguous)."""
 
@@ -89,3 +89,17 @@ class StockLevelSerializer(serializers.Serializer[Any]):
 class StockReportSerializer(serializers.Serializer[Any]):
     system = serializers.CharField(max_length=64)
     levels = StockLevelSerializer(many=True, allow_empty=False, max_length=5000)  # type: ignore[call-arg]
+
+
+class FactAnswerSerializer(serializers.Serializer[Any]):
+    """The answer to one fact (for the schema; the views render the stored body)."""
+
+    id = serializers.IntegerField(allow_null=True)
+    order = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField()
+    milestone = serializers.CharField(allow_null=True)
+
+
+class StockAnswerSerializer(serializers.Serializer[Any]):
+    system = serializers.CharField()
+    stored = serializers.IntegerField()
