@@ -43,9 +43,13 @@ class ChannelsConfig(AppConfig):
         from channels_app.outbound import tasks as outbound_tasks  # noqa: F401 - Celery tasks
         from channels_app.outbound.hooks import writeback_hook
         from channels_app.pull import tasks as pull_tasks  # noqa: F401 - Celery tasks
+        from channels_app.services.system_facts import system_facts_waiting_apply
         from orderhub.hooks import transition_hooks
+        from orderhub.services.orders import order_created_hooks
 
         transition_hooks.add("channels.writeback", writeback_hook)
+        # Facts the facts API kept for orders not known yet apply when the order is created.
+        order_created_hooks.add("channels.system_facts_waiting", system_facts_waiting_apply)
 
         post_migrate.connect(
             builtin_mappings_sync, sender=self, dispatch_uid="channels.builtin_mappings_sync"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -392,3 +393,85 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.window_start:%Y-%m-%d %H:%M} gap {self.missing_count}"
+
+
+# --- The facts API of the merchant's own systems (WMS, ERP, TMS) ---
+
+
+class SystemReporter(models.Model):
+    """A user whose API token may report facts and stock for one system account."""
+
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.CASCADE, related_name="reporters",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+
+    class Meta:
+        verbose_name = _("system reporter")
+        verbose_name_plural = _("system reporters")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "user"], name="systemreporter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.account_id}"
+
+
+class ReceiptStatus(models.TextChoices):
+    DONE = "done", _("Answered")
+    WAITING = "waiting", _("Waiting for its order")
+    APPLIED = "applied", _("Applied when its order arrived")
+    REFUSED = "refused", _("Refused: the order belongs to another warehouse")
+
+
+class SystemFactReceipt(models.Model):
+    """One fact reported through ``POST /api/v1/facts/``, under its idempotency key.
+
+    (account, key) is unique: the same key again is answered with ``response_body`` and
+    nothing is written twice. A fact for an order not known yet is kept ``waiting`` with its
+    normalized form in ``pending`` and applied in the transaction that creates the order.
+    """
+
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="fact_receipts",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    key = models.CharField(_("idempotency key"), max_length=128)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ReceiptStatus.choices, default=ReceiptStatus.DONE
+    )
+    response_status = models.PositiveSmallIntegerField(_("answered status"))
+    response_body = models.JSONField(_("answered body"), default=dict)
+    order = models.ForeignKey(
+        "orderhub.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    fact_id_ref = models.BigIntegerField(_("status fact"), null=True, blank=True)
+    order_channel = models.CharField(_("order channel"), max_length=64, blank=True)
+    order_external_id = models.CharField(_("channel order id"), max_length=128, blank=True)
+    # The account's warehouse when the fact was reported (a WMS speaks for one warehouse).
+    scope_warehouse_id = models.BigIntegerField(_("reporting warehouse"), null=True, blank=True)
+    pending = models.JSONField(_("waiting fact"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("system fact receipt")
+        verbose_name_plural = _("system fact receipts")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="systemfactreceipt_unique_key")
+        ]
+        indexes = [
+            models.Index(
+                fields=["order_channel", "order_external_id"],
+                name="factreceipt_waiting_idx",
+                condition=models.Q(status="waiting"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.key} ({self.status})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.urls import include, path
 from django_filters import rest_framework as filters
 from rest_framework import viewsets
 from rest_framework.routers import DefaultRouter
@@ -49,4 +50,5 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
 
 router = DefaultRouter()
 router.register("orders", OrderViewSet, basename="order")
-urlpatterns = router.urls
+# The facts API of the WMS/ERP/TMS accounts lives with the channels (included by name).
+urlpatterns = [*router.urls, path("", include("channels_app.api"))]

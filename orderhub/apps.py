@@ -11,3 +11,8 @@ class OrderHubConfig(AppConfig):
         from orderhub import display_time
 
         display_time.install()
+
+        from orderhub.hooks import transition_hooks
+        from orderhub.stock_hooks import stock_hook
+
+        transition_hooks.add("orderhub.stock", stock_hook)

@@ -396,3 +396,110 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tracking_number} {self.stage} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- Stock: levels reported by the warehouses' systems, reservations, shortages ---------------
+
+
+class StockLevel(models.Model):
+    """What a warehouse's system last said it holds of one SKU, and how much OrderHub reserved.
+
+    ``on_hand`` is the reporter's figure, replaced on every report; ``reserved`` is OrderHub's
+    own and only changes through ``orderhub.services.stock`` (conditional UPDATEs).
+    """
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="stock_levels",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    sku = models.CharField(_("SKU"), max_length=64)
+    on_hand = models.IntegerField(_("on hand"), default=0)
+    reserved = models.IntegerField(_("reserved"), default=0)
+    updated_at = models.DateTimeField(_("updated at"))
+    source = models.CharField(_("reported by"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("stock level")
+        verbose_name_plural = _("stock levels")
+        ordering = ["warehouse", "sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "sku"], name="stocklevel_unique_sku"),
+            models.CheckConstraint(
+                condition=models.Q(reserved__gte=0), name="stocklevel_reserved_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id}:{self.sku} {self.on_hand}/{self.reserved}"
+
+
+class ReservationStatus(models.TextChoices):
+    RESERVED = "reserved", _("Reserved")
+    RELEASED = "released", _("Released")
+
+
+class StockReservation(models.Model):
+    """The quantity of one SKU held in one warehouse for one order (lines of a SKU summed)."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="stock_reservations",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=ReservationStatus.choices,
+        default=ReservationStatus.RESERVED,
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stock reservation")
+        verbose_name_plural = _("stock reservations")
+        ordering = ["order", "sku"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "warehouse", "sku"], name="stockreservation_unique_sku"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.sku} x{self.quantity} ({self.status})"
+
+
+class StockShortage(models.Model):
+    """An order whose SKU could not be reserved: ``missing`` units were not available.
+
+    One open shortage per (order, SKU); the consistency engine turns it into a
+    ``stock_shortage`` anomaly. Resolved when the order's stock is reserved or released.
+    """
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="stock_shortages", verbose_name=_("order")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse")
+    )
+    missing = models.PositiveIntegerField(_("missing quantity"))
+    opened_at = models.DateTimeField(_("opened at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stock shortage")
+        verbose_name_plural = _("stock shortages")
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "sku"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="stockshortage_one_open_per_sku",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.sku} missing {self.missing}"

@@ -7,6 +7,7 @@ from celery import shared_task
 from orderhub.domain import StatusFactIn
 from orderhub.exceptions import OrderNotFoundError
 from orderhub.services import status_fact_record
+from orderhub.services.stock import stock_release_for_order, stock_reserve_for_order
 
 
 @shared_task(name="orderhub.status_fact_record", acks_late=True)
@@ -25,3 +26,15 @@ def status_fact_record_task(
     except OrderNotFoundError:
         return None
     return {"outcome": row.outcome, "status_after": row.status_after}
+
+
+@shared_task(name="orderhub.stock_reserve_for_order", acks_late=True)
+def stock_reserve_for_order_task(*, order_id: int) -> str:
+    """Reserve a paid order's stock (or record its shortage). Safe to run twice."""
+    return stock_reserve_for_order(order_id=order_id)
+
+
+@shared_task(name="orderhub.stock_release_for_order", acks_late=True)
+def stock_release_for_order_task(*, order_id: int) -> int:
+    """Release a cancelled order's stock. Safe to run twice."""
+    return stock_release_for_order(order_id=order_id)

@@ -41,4 +41,5 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.kuaidi100.mapping",
     "channels_app.adapters.track17.mapping",
     "channels_app.adapters.aftership.mapping",
+    "channels_app.adapters.system_feeds.mapping",
 )

@@ -323,7 +323,7 @@ def test_removing_what_write_back_needs_later_is_refused() -> None:
 # Every kind the project ships (each has default mappings).
 ADAPTER_KINDS = (
     "shopify", "woocommerce", "douyin", "youzan", "wechat_pay", "dingtalk", "webform",
-    "amazon", "pinduoduo", "kingdee_k3", "kuaidi100", "track17", "aftership",
+    "amazon", "pinduoduo", "kingdee_k3", "kuaidi100", "track17", "aftership", "wms", "erp", "tms",
 )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,11 +15,19 @@ from orderhub.choices import Milestone
 from orderhub.domain import NormalizedOrder
 from orderhub.exceptions import OrderNotFoundError, OrderPermissionError, OrderTransitionError
 from orderhub.models import TRANSITION_TO, Order, OrderLine
+from orderhub.registry import Registry
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
 from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
 from traceability.services import LedgerEventIn, ledger_append
+
+# Work another app does when orders are created, in the creating transaction: called once per
+# ``orders_upsert_locked`` as hook(created orders, work) after the items are applied, with the
+# orders locked; writes go through ``work`` or are set-wise (the facts API applies the facts
+# that waited for these orders). No I/O.
+OrderCreatedHook = Callable[[Sequence[Order], OrderWork], None]
+order_created_hooks: Registry[OrderCreatedHook] = Registry("order created hooks")
 
 
 def order_transition(
@@ -123,6 +131,7 @@ def orders_upsert_locked(items: Sequence[UpsertItem], *, work: OrderWork) -> lis
     created with one INSERT; lines and stored fact keys are read once for all. Returns the
     order of each item. The caller runs ``work.flush()`` before committing.
     """
+    known_before = set(work.created_ids)
     orders = _orders_lock_or_create(items, work=work)
     existing = [order.pk for order in orders.values() if order.pk not in work.created_ids]
     work.fact_keys_load(
@@ -143,6 +152,10 @@ def orders_upsert_locked(items: Sequence[UpsertItem], *, work: OrderWork) -> lis
     if tracked:
         # Courier events may have arrived before the order had this waybill: apply them now.
         tracking_attach_locked(list(tracked.values()), work=work)
+    created = [order for order in orders.values() if order.pk in work.created_ids - known_before]
+    if created:
+        for _name, hook in order_created_hooks.items():
+            hook(created, work)
     return result
 
 
