@@ -103,6 +103,10 @@ def signing_key() -> Ed25519PrivateKey:
 
 
 def public_key() -> Ed25519PublicKey:
+    """``LEDGER_PUBLIC_KEY`` when set, otherwise the signing key's public half."""
+    text = conf.public_key_text()
+    if text:
+        return load_public_key_pem(text.strip())
     return signing_key().public_key()
 
 
