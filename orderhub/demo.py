@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
 from orderhub.choices import FORWARD_PATH, Milestone, OrderType, Priority
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 from orderhub.models import Order, Product, Warehouse
 from orderhub.services import order_upsert
+from traceability.services import ledger_append
 
 WAREHOUSES = [
     ("WH-SH", "上海嘉定仓", "上海市", "上海市"),
@@ -118,10 +120,17 @@ def demo_load(
         ).exists():
             order = order_upsert(normalized=normalized, source="demo")
             if warehouse_code:
-                # Stands in for the warehouse allocation that a later capability performs.
-                Order.objects.filter(pk=order.pk).update(
-                    warehouse=next(w for w in warehouses if w.code == warehouse_code)
-                )
+                # Stands in for the warehouse allocation that a later capability performs,
+                # with the ledger event ledger_verify's replay expects of it.
+                with transaction.atomic():
+                    Order.objects.filter(pk=order.pk).update(
+                        warehouse=next(w for w in warehouses if w.code == warehouse_code)
+                    )
+                    ledger_append(
+                        action="order.warehouse_assigned", actor="demo", order_id=order.pk,
+                        subject_type="order", subject_id=order.pk, source_system="demo",
+                        before={"warehouse": ""}, after={"warehouse": warehouse_code},
+                    )  # fmt: skip
             created += 1
         if progress:
             progress(index)

@@ -274,3 +274,15 @@ def test_order_created_before_the_initial_values_were_stated_is_compared_where_i
         f'REPLAY order {order.pk} (shopify-main:OLD-1) field status: ledger says "placed", '
         'order has "paid"'
     )
+
+
+@pytest.mark.django_db
+def test_demo_data_replays_clean() -> None:
+    from orderhub.demo import demo_load
+
+    demo_load(orders=40)
+    assert Order.objects.exclude(warehouse=None).exists()
+    ledger_seal_and_checkpoint()
+    code, out, err = run_verify()
+    assert (code, err) == (0, [])
+    assert out[1].startswith("replay OK: 40 orders, ")
