@@ -24,6 +24,12 @@ def signing_key_text() -> str:
     return _value("LEDGER_SIGNING_KEY", "")
 
 
+def public_key_text() -> str:
+    """``LEDGER_PUBLIC_KEY``: the signing key's public half (PEM), for processes that verify
+    checkpoints or serve the key but never sign (they need no ``LEDGER_SIGNING_KEY``)."""
+    return _value("LEDGER_PUBLIC_KEY", "")
+
+
 def key_dir() -> Path:
     """``LEDGER_KEY_DIR``: where a development key is generated when none is configured."""
     return Path(_value("LEDGER_KEY_DIR", str(BASE_DIR / "var" / "keys")))
@@ -35,7 +41,8 @@ def checkpoint_dir() -> Path:
 
 
 def checkpoint_interval_seconds() -> int:
-    """``LEDGER_CHECKPOINT_INTERVAL``: least seconds between two signed checkpoints."""
+    """``LEDGER_CHECKPOINT_INTERVAL``: one signed checkpoint per this many seconds is kept as a
+    file of its own (the newest is signed by every seal run that sealed something)."""
     return int(_value("LEDGER_CHECKPOINT_INTERVAL", "60"))
 
 

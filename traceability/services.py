@@ -12,14 +12,11 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from orderhub.sql import prepared_cursor
-from traceability import checkpoints, conf
-from traceability.chain import EVENT_COLUMNS, GENESIS_HASH, EventFields, link_hash, utc_now
+from traceability import checkpoints, conf, statements
+from traceability.chain import GENESIS_HASH, EventFields, link_hash, utc_now
 from traceability.models import LedgerEvent
 
 logger = logging.getLogger(__name__)
-
-# pg_advisory_xact_lock key of the sealer: one sealer at a time, whatever the process.
-SEAL_LOCK_KEY = 0x0DE7_1ED6E5
 
 
 def ledger_append(
@@ -41,29 +38,22 @@ def ledger_append(
     other. The sealer gives the event its place in the chain after it commits. Values must be
     JSON-serialisable. Never updates an existing event.
     """
-    params: list[Any] = [
-        timezone.now(),
-        actor[:150],
-        action,
-        order_id,
-        subject_type,
-        str(subject_id)[:64],
-        source_system[:64],
-        Jsonb(before or {}),
-        Jsonb(after or {}),
-        Jsonb(references or {}),
-    ]
+    params: dict[str, Any] = {
+        "created_at": timezone.now(),
+        "actor": actor[:150],
+        "action": action,
+        "order_id": order_id,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id)[:64],
+        "source_system": source_system[:64],
+        "before": Jsonb(before or {}),
+        "after": Jsonb(after or {}),
+        "references": Jsonb(references or {}),
+    }
+    # The hot path of every append: one statement, none of the ORM's per-instance work.
     with prepared_cursor() as cursor:
-        cursor.execute(_APPEND_SQL, params)
+        cursor.execute(statements.append(), params)
         return int(cursor.fetchone()[0])
-
-
-# The hot path of every append: one statement, none of the ORM's per-instance work.
-_APPEND_SQL = (
-    f"INSERT INTO {LedgerEvent._meta.db_table} (created_at, actor, action, order_id, "
-    'subject_type, subject_id, source_system, before, after, "references") '
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
 
 
 def ledger_append_returning_sql(*, rows: str, subject_id: str, references: str) -> str:
@@ -74,13 +64,7 @@ def ledger_append_returning_sql(*, rows: str, subject_id: str, references: str) 
     SQL expressions over ``rows`` (text and jsonb). Parameters, in order: created_at, actor,
     action, subject_type, source_system, after (JSON text). Same contract as ``ledger_append``.
     """
-    table = LedgerEvent._meta.db_table
-    return (
-        f"INSERT INTO {table} (created_at, actor, action, order_id, subject_type, subject_id, "
-        f'source_system, before, after, "references") '
-        f"SELECT %s, %s, %s, NULL, %s, {subject_id}, %s, '{{}}'::jsonb, %s::jsonb, "
-        f"{references} FROM {rows}"
-    )
+    return statements.append_returning(rows=rows, subject_id=subject_id, references=references)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,24 +132,21 @@ def ledger_seal(
     a sealed event is never sealed again (unique ``event_id``).
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        cursor.execute(statements.seal_lock(), {"key": statements.SEAL_LOCK_KEY})
         if not cursor.fetchone()[0]:
             return SealResult(0, 0, "", skipped_locked=True)
-        cursor.execute("SELECT seq, hash FROM traceability_ledgerseal ORDER BY seq DESC LIMIT 1")
+        cursor.execute(statements.chain_head())
         head = cursor.fetchone()
         seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
-        cursor.execute("SELECT max(event_id) FROM traceability_ledgerseal")
+        cursor.execute(statements.newest_sealed_event())
         newest = cursor.fetchone()[0] or 0
         after_id = 0 if sweep else max(0, newest - conf.seal_lookback_ids())
         sealed = 0
         sealed_at = utc_now()
         while sealed < max_events:
             cursor.execute(
-                f"SELECT {EVENT_COLUMNS} FROM traceability_ledgerevent e "
-                "WHERE e.id > %s AND NOT EXISTS "
-                "(SELECT 1 FROM traceability_ledgerseal s WHERE s.event_id = e.id) "
-                "ORDER BY e.id LIMIT %s",
-                [after_id, min(batch_size, max_events - sealed)],
+                statements.unsealed_batch(),
+                {"after_id": after_id, "limit": min(batch_size, max_events - sealed)},
             )
             rows = cursor.fetchall()
             if not rows:
@@ -177,10 +158,7 @@ def ledger_seal(
                 prev_hash_of_this = prev_hash
                 prev_hash = link_hash(prev_hash_of_this, seq, event)
                 seals.append((seq, event.event_id, prev_hash_of_this, prev_hash, sealed_at))
-            with cursor.cursor.copy(
-                "COPY traceability_ledgerseal (seq, event_id, prev_hash, hash, sealed_at) "
-                "FROM STDIN"
-            ) as copy:
+            with cursor.cursor.copy(statements.seal_copy()) as copy:
                 for item in seals:
                     copy.write_row(item)
             sealed += len(rows)
@@ -191,37 +169,45 @@ def ledger_seal(
 
 
 def ledger_checkpoint_write(*, force: bool = False) -> checkpoints.Checkpoint | None:
-    """Sign the committed chain head and store it as a checkpoint file.
+    """Sign the committed chain head as the newest checkpoint, when it is not signed yet.
 
-    Does nothing when the head is already checkpointed, or (unless ``force``) when the last
-    checkpoint is younger than ``LEDGER_CHECKPOINT_INTERVAL``. Call outside a transaction that
-    sealed: the head must be committed before it is signed.
+    Cheap when nothing changed: one indexed query and one small file read, nothing written.
+    Otherwise the new checkpoint replaces ``checkpoint-newest.json``; it is also kept as a
+    file of its own (never rewritten) when it is the first of its ``LEDGER_CHECKPOINT_INTERVAL``
+    or with ``force``, so the folder grows by at most one file per interval whatever the seal
+    cadence. Serialised by a lock file in the folder, so the newest checkpoint never moves
+    back. Call outside a transaction that sealed: the head must be committed before it is
+    signed.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT seq, hash FROM traceability_ledgerseal ORDER BY seq DESC LIMIT 1")
+        cursor.execute(statements.chain_head())
         head = cursor.fetchone()
     if head is None:
         return None
-    existing = checkpoints.checkpoint_list()
-    if existing:
-        last = existing[-1]
-        if last.seq >= head[0]:
+    with checkpoints.checkpoint_folder_lock():
+        newest = checkpoints.checkpoint_newest()
+        if newest is not None and newest.seq >= head[0]:
             return None
-        age = (utc_now() - _parse_time(last.signed_at)).total_seconds()
-        if not force and age < conf.checkpoint_interval_seconds():
-            return None
-    checkpoint = checkpoints.checkpoint_sign(
-        seq=head[0], head_hash=head[1], count=head[0], signed_at=utc_now().isoformat()
-    )
-    checkpoints.checkpoint_store(checkpoint)
-    logger.info("ledger.checkpoint seq=%s head=%s", checkpoint.seq, checkpoint.head_hash)
+        now = utc_now()
+        checkpoint = checkpoints.checkpoint_sign(
+            seq=head[0], head_hash=head[1], count=head[0], signed_at=now.isoformat()
+        )
+        interval = max(1, conf.checkpoint_interval_seconds())
+        first_of_interval = newest is None or int(now.timestamp()) // interval != (
+            int(_parse_time(newest.signed_at).timestamp()) // interval
+        )
+        if force or first_of_interval:
+            checkpoints.checkpoint_store(checkpoint)
+        checkpoints.checkpoint_newest_store(checkpoint)
+    logger.debug("ledger.checkpoint seq=%s head=%s", checkpoint.seq, checkpoint.head_hash)
     return checkpoint
 
 
 def ledger_seal_and_checkpoint(
     *, force_checkpoint: bool = False, sweep: bool = False
 ) -> SealResult:
-    """One sealer run: seal (own transaction), then maybe sign a checkpoint of the new head."""
+    """One sealer run (every ``LEDGER_SEAL_INTERVAL_SECONDS``): seal (own transaction), then
+    sign a checkpoint of the new head if anything was sealed since the newest one."""
     result = ledger_seal(sweep=sweep)
     if not result.skipped_locked:
         ledger_checkpoint_write(force=force_checkpoint)

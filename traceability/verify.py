@@ -9,8 +9,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import connection, transaction
 
-from traceability import checkpoints
-from traceability.chain import EVENT_COLUMNS, GENESIS_HASH, EventFields, link_hash
+from traceability import checkpoints, statements
+from traceability.chain import GENESIS_HASH, EventFields, link_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,9 @@ class VerifyReport:
     unsealed: int
     broken: BrokenLink | None = None
     warnings: tuple[str, ...] = field(default=())
+    # The seq the newest signed checkpoint covers (0: none): sealed events after it are the
+    # tail that no signature covers yet.
+    newest_checkpoint_seq: int = 0
 
     @property
     def ok(self) -> bool:
@@ -47,12 +50,9 @@ class VerifyReport:
 def ledger_counts() -> tuple[int, int]:
     """(sealed events, unsealed events)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM traceability_ledgerseal")
+        cursor.execute(statements.sealed_count())
         sealed = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT count(*) FROM traceability_ledgerevent e WHERE NOT EXISTS "
-            "(SELECT 1 FROM traceability_ledgerseal s WHERE s.event_id = e.id)"
-        )
+        cursor.execute(statements.unsealed_count())
         unsealed = cursor.fetchone()[0]
     return sealed, unsealed
 
@@ -69,11 +69,13 @@ def ledger_verify(
     A link is broken when its seq is not the next one (a seal row is gone), its event is gone,
     its ``prev_hash`` is not the hash before it (rows moved), its hash is not the recomputed
     one (event or seal changed), or a checkpoint at its seq names another head. Every
-    checkpoint's signature is checked first; one signed by another key or altered is broken
-    at its seq. A checkpoint beyond the chain's end means events were cut off the end.
+    checkpoint's signature is checked first (the kept ones and the newest); one signed by
+    another key or altered is broken at its seq. A checkpoint beyond the chain's end means
+    events were cut off the end: the newest checkpoint is at most one seal run old, so this
+    catches a cut of all but the events sealed since.
     """
     signed = checkpoints.checkpoint_list(checkpoint_dir)
-    by_seq: dict[int, checkpoints.Checkpoint] = {}
+    by_seq: dict[int, set[str]] = {}
     for checkpoint in signed:
         if not checkpoints.checkpoint_signature_valid(checkpoint, public_key):
             return _report(
@@ -81,7 +83,7 @@ def ledger_verify(
                 BrokenLink(checkpoint.seq, None, "checkpoint signature invalid",
                            "a valid Ed25519 signature", f"key id {checkpoint.key_id}"),
             )  # fmt: skip
-        by_seq[checkpoint.seq] = checkpoint
+        by_seq.setdefault(checkpoint.seq, set()).add(checkpoint.head_hash)
     _sealed, unsealed = ledger_counts()
 
     expected_seq = 1
@@ -91,11 +93,7 @@ def ledger_verify(
     broken: BrokenLink | None = None
     with transaction.atomic():
         cursor = connection.chunked_cursor()
-        cursor.execute(
-            f"SELECT s.seq, s.event_id, s.prev_hash, s.hash, {EVENT_COLUMNS} "
-            "FROM traceability_ledgerseal s "
-            "LEFT JOIN traceability_ledgerevent e ON e.id = s.event_id ORDER BY s.seq"
-        )
+        cursor.execute(statements.chain_walk())
         while broken is None and (rows := cursor.fetchmany(chunk_size)):
             for row in rows:
                 seq, event_id, stored_prev, stored_hash = row[0], row[1], row[2], row[3]
@@ -122,12 +120,12 @@ def ledger_verify(
                         computed, stored_hash,
                     )  # fmt: skip
                     break
-                covering = by_seq.get(seq)
-                if covering is not None:
-                    if covering.head_hash != computed:
+                heads = by_seq.get(seq)
+                if heads is not None:
+                    if heads != {computed}:
                         broken = BrokenLink(
                             seq, event_id, "signed checkpoint names another head",
-                            covering.head_hash, computed,
+                            min(heads - {computed}), computed,
                         )  # fmt: skip
                         break
                     matched_checkpoints += 1
@@ -145,7 +143,8 @@ def ledger_verify(
                 head_seq + 1, None, "chain ends before a signed checkpoint",
                 f"events up to seq {beyond[-1].seq}", f"chain ends at seq {head_seq}",
             )  # fmt: skip
-    return _report(checked, head_seq, prev_hash, matched_checkpoints, broken, unsealed)
+    newest = signed[-1].seq if signed else 0
+    return _report(checked, head_seq, prev_hash, matched_checkpoints, broken, unsealed, newest)
 
 
 def _report(
@@ -155,8 +154,22 @@ def _report(
     matched: int,
     broken: BrokenLink | None,
     unsealed: int = 0,
+    newest_checkpoint_seq: int = 0,
 ) -> VerifyReport:
     warnings = []
     if unsealed:
         warnings.append(f"{unsealed} events are not sealed yet")
-    return VerifyReport(checked, head_seq, head_hash, matched, unsealed, broken, tuple(warnings))
+    if broken is None and head_seq > newest_checkpoint_seq:
+        after = (
+            f"after the newest signed checkpoint (seq {newest_checkpoint_seq})"
+            if newest_checkpoint_seq
+            else "(no signed checkpoint yet)"
+        )
+        warnings.append(
+            f"{head_seq - newest_checkpoint_seq} sealed events {after} are not covered by a "
+            "signature yet"
+        )
+    return VerifyReport(
+        checked, head_seq, head_hash, matched, unsealed, broken, tuple(warnings),
+        newest_checkpoint_seq,
+    )  # fmt: skip

@@ -260,6 +260,19 @@ def _stored_lines(order_ids: Sequence[int], *, skip: set[int]) -> dict[int, list
     return lines
 
 
+def _created_after(order: Order) -> dict[str, str]:
+    """The ``order.created`` event's ``after``: the key and the initial values of the fields
+    ``ledger_verify`` replays (status, warehouse code, carrier, tracking number; "" for none)."""
+    return {
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "status": str(order.status),
+        "warehouse": order.warehouse.code if order.warehouse is not None else "",
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+    }
+
+
 def _apply(
     order: Order,
     item: UpsertItem,
@@ -310,9 +323,9 @@ def _apply(
                 subject_id=order.pk,
                 source_system=source,
                 before={name: old for name, (old, _new) in changed.items()},
-                after={name: new for name, (_old, new) in changed.items()}
-                if not created
-                else {"channel": order.channel, "external_id": order.external_id},
+                after=_created_after(order)
+                if created
+                else {name: new for name, (_old, new) in changed.items()},
                 references={"lines_replaced": lines_changed},
             )
         )

@@ -1,5 +1,5 @@
 from orderhub.settings.env import env
-from orderhub.settings.ledger import LEDGER_SEAL_INTERVAL_SECONDS
+from orderhub.settings.ledger import LEDGER_SEAL_INTERVAL_SECONDS, LEDGER_SEAL_QUEUE
 
 if env.str("REDIS_URL", default=""):
     REDIS_URL = env.str("REDIS_URL")
@@ -36,7 +36,7 @@ CELERY_BEAT_SCHEDULE = {
     "traceability-ledger-seal": {
         "task": "traceability.ledger_seal",
         "schedule": LEDGER_SEAL_INTERVAL_SECONDS,
-        "options": {"expires": 10},
+        "options": {"expires": 10, "queue": LEDGER_SEAL_QUEUE},
     },
     "channels-poll-fanout": {
         "task": "channels.poll_fanout",

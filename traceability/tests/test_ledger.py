@@ -103,7 +103,7 @@ def test_full_life_of_an_order_produces_the_expected_ledger_events() -> None:
         for e in LedgerEvent.objects.filter(order_id=order.pk).order_by("id")
     ]
     assert events == [
-        ("order.created", "shopify:main", None, None),
+        ("order.created", "shopify:main", None, "placed"),
         ("order.transition", "shopify:main", "placed", "paid"),
         ("fact.recorded", "shopify:main", "placed", "paid"),
         ("order.transition", "erp:main", "paid", "stock_locked"),
@@ -149,9 +149,10 @@ def test_verify_passes_on_an_intact_chain_with_checkpoints(ledger_settings: Path
     checkpoint = ledger_checkpoint_write(force=True)
     assert checkpoint is not None
     assert checkpoint.seq == 50
-    assert [c.seq for c in checkpoints.checkpoint_list()] == [30, 50]
-    assert sorted(p.name for p in ledger_settings.iterdir()) == [
-        "checkpoint-000000000030.json", "checkpoint-000000000050.json",
+    # Both kept (forced), 50 also as the newest.
+    assert [c.seq for c in checkpoints.checkpoint_list()] == [30, 50, 50]
+    assert sorted(p.name for p in ledger_settings.glob("checkpoint-*")) == [
+        "checkpoint-000000000030.json", "checkpoint-000000000050.json", "checkpoint-newest.json",
     ]  # fmt: skip
     code, out, err = run_verify()
     assert code == 0, err
