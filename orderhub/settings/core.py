@@ -9,9 +9,8 @@ django_stubs_ext.monkeypatch()
 DEBUG = env.bool("DEBUG", default=False)
 
 # A development key is only allowed with DEBUG on; production must set SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="") or (
-    "django-insecure-development-only-key" if DEBUG else ""
-)
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key"
+SECRET_KEY = env.str("SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -30,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
     "django_filters",
     "django_celery_beat",
     "simple_history",
@@ -53,6 +53,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "orderhub.urls"
+# Staff pages (trace, board) send anonymous visitors to the admin's login form.
+LOGIN_URL = "admin:login"
 WSGI_APPLICATION = "orderhub.wsgi.application"
 
 TEMPLATES = [
