@@ -9,7 +9,7 @@ django_stubs_ext.monkeypatch()
 DEBUG = env.bool("DEBUG", default=False)
 
 # A development key is only allowed with DEBUG on; production must set SECRET_KEY.
-DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key"
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
 SECRET_KEY = env.str("SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
