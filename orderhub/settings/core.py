@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
@@ -7,6 +9,10 @@ from orderhub.settings.env import BASE_DIR, env
 django_stubs_ext.monkeypatch()
 
 DEBUG = env.bool("DEBUG", default=False)
+
+# Files the project writes at run time live here (the embedded servers' data, collected static
+# files, the demo's logins); orderhub.embedded resolves ORDERHUB_VAR_DIR the same way.
+VAR_DIR = Path(env.str("ORDERHUB_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 # A development key is only allowed with DEBUG on; production must set SECRET_KEY.
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
@@ -88,7 +94,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
