@@ -1,7 +1,9 @@
+from collections.abc import Callable
+
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -12,7 +14,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 # Browsable API documentation is for staff: anyone else is sent to the admin login.
-staff_only = staff_member_required(login_url="admin:login")
+def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    wrapped: Callable[..., HttpResponseBase] = staff_member_required(view, login_url="admin:login")
+    return wrapped
+
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
