@@ -65,3 +65,26 @@ def test_the_sandbox_command_picks_a_new_run_per_start(monkeypatch: pytest.Monke
     call_command("sandbox", "--count", "1", "--kinds", "webform", "--run", "5", stdout=StringIO())
     assert runs[0] != runs[1]
     assert runs[2] == 5
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], 8799), (["--port", "8801"], 8801)])
+def test_sandbox_api_port_comes_from_sandbox_api_port_unless_given(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, given: list[str], expected: int
+) -> None:
+    from channels_app.management.commands import sandbox_api
+
+    ports: list[int] = []
+
+    def fake_api(*, port: int) -> None:
+        ports.append(port)
+        raise _Stop
+
+    settings.SANDBOX_API_PORT = 8799
+    monkeypatch.setattr(sandbox_api, "SandboxAPI", fake_api)
+    with pytest.raises(_Stop):
+        call_command("sandbox_api", *given, stdout=StringIO())
+    assert ports == [expected]
