@@ -83,16 +83,24 @@ def postgres_url(database: str = DEFAULT_DATABASE_NAME) -> str:
         return str(server.get_uri(database=database))
 
 
-def postgres_stop() -> None:
+def postgres_stop() -> bool:
+    """Stop the cluster of ``var/pgdata`` if it runs; False when refused."""
     data_dir = var_dir() / "pgdata"
-    if not (data_dir / "postmaster.pid").exists():
-        return
+    pidfile = data_dir / "postmaster.pid"
+    if not pidfile.exists():
+        return True
+    lines = pidfile.read_text().splitlines()
+    if len(lines) < 2 or Path(lines[1]).resolve() != data_dir:
+        # Not a cluster of this data folder (a copied folder): pg_ctl would act on nothing ours.
+        print(f"refusing to stop PostgreSQL: {pidfile} names another data folder", file=sys.stderr)
+        return False
     pg_ctl = Path(_pgserver().__file__).parent / "pginstall" / "bin" / "pg_ctl"
     command = [str(pg_ctl), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     if os.geteuid() == 0:
         # pgserver runs the cluster as its own unprivileged user when started by root.
         command = ["su", "-s", "/bin/sh", "pgserver", "-c", " ".join(command)]
     subprocess.run(command, check=False, capture_output=True)
+    return True
 
 
 def _redis_answers(port: int) -> bool:
@@ -239,10 +247,14 @@ def main(argv: list[str]) -> int:
         print(f"export DATABASE_URL='{postgres_url()}'")
         print(f"export REDIS_URL='{redis_url()}'")
     elif action == "stop":
-        redis_stopped = redis_stop()
-        postgres_stop()
-        if not redis_stopped:
-            print("embedded PostgreSQL stopped; Redis left running (not started here)")
+        redis_stopped, postgres_stopped = redis_stop(), postgres_stop()
+        if not (redis_stopped and postgres_stopped):
+            left = [
+                name
+                for name, ok in (("Redis", redis_stopped), ("PostgreSQL", postgres_stopped))
+                if not ok
+            ]
+            print(f"left running (not started here): {', '.join(left)}")
             return 1
         print("embedded PostgreSQL and Redis stopped")
     elif action == "status":
@@ -255,9 +267,8 @@ def main(argv: list[str]) -> int:
         else:
             print(f"redis: stopped (port {port})")
     elif action == "destroy":
-        if not redis_stop():
+        if not (redis_stop() and postgres_stop()):
             return 1
-        postgres_stop()
         shutil.rmtree(var_dir() / "pgdata", ignore_errors=True)
         shutil.rmtree(var_dir() / "redis", ignore_errors=True)
     else:
