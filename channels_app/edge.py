@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _HOOK_PATH = re.compile(r"^/hooks/(?P<code>[^/]+)/$")
+# An oversized body is read and discarded up to this many times the limit before the 413 goes
+# out, so the platform (still sending) reads our answer instead of a reset connection and does
+# not retry. Past that the answer is sent without reading on.
+_DRAIN_FACTOR = 8
+_DRAIN_CHUNK = 64 * 1024
 _STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
                 403: "Forbidden", 404: "Not Found", 413: "Content Too Large",
                 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
@@ -52,6 +57,34 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
+class _CountingReader:
+    """``read(n)`` of the WSGI input that remembers how many bytes were consumed."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.consumed = 0
+
+    def read(self, size: int) -> bytes:
+        chunk: bytes = self.stream.read(size)
+        self.consumed += len(chunk)
+        return chunk
+
+
+def _drain(reader: _CountingReader, declared_length: str) -> bool:
+    """Read and discard the rest of a declared body, within bounds; True when all of it."""
+    if not declared_length.isdigit():
+        return False
+    remaining = int(declared_length) - reader.consumed
+    if remaining > _DRAIN_FACTOR * settings.WEBHOOK_MAX_BODY_BYTES:
+        return False
+    while remaining > 0:
+        chunk = reader.read(min(_DRAIN_CHUNK, remaining))
+        if not chunk:
+            return False
+        remaining -= len(chunk)
+    return True
+
+
 def hooks_edge(django_app: WSGIApp) -> WSGIApp:
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         match = _HOOK_PATH.match(environ.get("PATH_INFO", ""))
@@ -61,18 +94,25 @@ def hooks_edge(django_app: WSGIApp) -> WSGIApp:
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b"Bad Request"]
         signals.request_started.send(sender=hooks_edge, environ=environ)
+        declared_length = environ.get("CONTENT_LENGTH") or ""
         try:
-            stream = environ["wsgi.input"]
+            reader = _CountingReader(environ["wsgi.input"])
             response = hook_deliver(
                 code=match["code"],
                 headers=_headers(environ),
-                declared_length=environ.get("CONTENT_LENGTH") or "",
-                read=stream.read,
+                declared_length=declared_length,
+                read=reader.read,
                 query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
             )
             status = f"{response.status} {_STATUS_TEXT.get(response.status, 'Unknown')}"
             body = response.body
             headers = [("Content-Type", response.content_type)]
+            if response.status == 413 and not _drain(reader, declared_length):
+                # Too much to read for nothing (or no length given): the answer still goes
+                # out, but a client that keeps sending may see a reset before it. WSGI lets
+                # no application set "Connection: close"; the server closes after a 413
+                # whose body it did not read.
+                logger.info("channels.edge.oversize_not_drained path=%s", environ["PATH_INFO"])
         except Exception:  # as Django does: log it in full, answer 500 so the platform retries
             logger.exception("channels.edge.error path=%s", environ.get("PATH_INFO"))
             status, body, headers = "500 Internal Server Error", b"", []

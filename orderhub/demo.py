@@ -2,7 +2,9 @@
 
 Orders are created through the same services as real traffic (``order_upsert`` with status
 facts from the channel, the warehouse, the ERP and the courier), so their history, facts and
-ledger look like real ones. Deterministic for a given seed.
+ledger look like real ones. Deterministic for a given seed: order ids come from the seed and
+a per-channel counter, never from the clock (times are relative to ``now``), so a run on any
+later day finds the orders of the first one and adds none.
 """
 
 from __future__ import annotations
@@ -92,9 +94,16 @@ class DemoSummary:
 
 
 def demo_load(
-    *, orders: int = 300, seed: int = 20261125, progress: Callable[[int], None] | None = None
+    *,
+    orders: int = 300,
+    seed: int = 20261125,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
 ) -> DemoSummary:
-    """Create the demo data set once; a second run adds nothing."""
+    """Create the demo data set once; a second run (the same day or any later one) adds nothing.
+
+    ``now`` (default: the clock) only places the orders' times; their ids do not depend on it.
+    """
     rng = random.Random(seed)
     warehouses = [
         Warehouse.objects.update_or_create(
@@ -111,8 +120,8 @@ def demo_load(
             },
         )  # fmt: skip
     created = 0
-    now = timezone.now()
-    for index, normalized, warehouse_code in _orders(rng, orders, now):
+    now = now or timezone.now()
+    for index, normalized, warehouse_code in _orders(rng, orders, now, seed):
         if not Order.objects.filter(
             channel=normalized.channel, external_id=normalized.external_id
         ).exists():
@@ -133,8 +142,20 @@ def demo_load(
     )
 
 
+# Order id prefix per channel kind (Douyin's DY..., Pinduoduo's PD..., ...).
+ID_PREFIXES = {
+    "douyin": "DY", "pinduoduo": "PD", "youzan": "YZ", "webform": "WX", "shopify": "SH",
+    "amazon": "AM",
+}  # fmt: skip
+
+
+def demo_external_id(*, kind: str, seed: int, number: int) -> str:
+    """``DY2611250001``: kind prefix, the seed's last six digits, the channel's order number."""
+    return f"{ID_PREFIXES[kind]}{seed % 1_000_000:06d}{number:04d}"
+
+
 def _orders(
-    rng: random.Random, count: int, now: datetime
+    rng: random.Random, count: int, now: datetime, seed: int
 ) -> Iterator[tuple[int, NormalizedOrder, str]]:
     final_statuses = [*FORWARD_PATH, Milestone.CANCELLED, Milestone.RETURNED]
     weights = [6, 10, 6, 2, 6, 6, 6, 8, 14, 24, 6, 3]
@@ -170,7 +191,9 @@ def _orders(
             index,
             NormalizedOrder(
                 channel=channel,
-                external_id=f"{kind.upper()[:2]}{placed_at:%y%m%d}{index:05d}",
+                external_id=demo_external_id(
+                    kind=kind, seed=seed, number=index // len(CHANNELS) + 1
+                ),
                 buyer_name=name,
                 buyer_phone=phone,
                 receiver_name=name,

@@ -1,13 +1,22 @@
+from collections.abc import Callable
+
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+# Browsable API documentation is for staff: anyone else is sent to the admin login.
+def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    wrapped: Callable[..., HttpResponseBase] = staff_member_required(view, login_url="admin:login")
+    return wrapped
 
 
 urlpatterns = [
@@ -17,6 +26,16 @@ urlpatterns = [
     path("hooks/", include("channels_app.urls")),
     path("api/v1/", include("orderhub.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/swagger-ui/",
+        staff_only(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="schema-swagger-ui",
+    ),
+    path(
+        "api/schema/redoc/",
+        staff_only(SpectacularRedocView.as_view(url_name="schema")),
+        name="schema-redoc",
+    ),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
 urlpatterns += i18n_patterns(

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs web, worker, beat and the sandboxes until Ctrl-C, then stops the embedded services.
+# Ports (README: Ports): PORT (web, default 8000), SANDBOX_API_PORT (the platform APIs,
+# default 8765, read by `manage.py sandbox_api`), ORDERHUB_EMBEDDED_REDIS_PORT (default 6390).
 set -u
 cd "$(dirname "$0")/.."
 stop_embedded() { .venv/bin/python -m orderhub.embedded stop; }

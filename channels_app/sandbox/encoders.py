@@ -46,6 +46,17 @@ class Payload:
     event_type: str
 
 
+def event_uuid(order: SandboxOrder, step: int, platform: int) -> str:
+    """A delivery id unique per (platform, run, order number, step): runs never collide.
+
+    Bits: platform tag from 64, the run (under 2**28) from 36, the order number times 16
+    plus the step below.
+    """
+    if not 0 <= order.run < 1 << 28 or order.number >= 1 << 31 or step >= 16:
+        raise ValueError("run, order number or step out of range for a sandbox delivery id")
+    return str(uuid.UUID(int=(platform << 64) + (order.run << 36) + order.number * 16 + step))
+
+
 def dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
@@ -163,7 +174,7 @@ def shopify_payload(order: SandboxOrder, step: int) -> Payload:
         "delivered": "orders/updated",
         "cancelled": "orders/cancelled",
     }[name]
-    return Payload(dumps(body), str(uuid.UUID(int=order.number * 16 + step + (1 << 64))), topic)
+    return Payload(dumps(body), event_uuid(order, step, 1), topic)
 
 
 def woocommerce_payload(order: SandboxOrder, step: int) -> Payload:
@@ -225,7 +236,9 @@ def woocommerce_payload(order: SandboxOrder, step: int) -> Payload:
             for i, line in enumerate(order.lines)
         ],
     }
-    delivery = hashlib.sha1(f"{order.external_id}:{step}".encode(), usedforsecurity=False)
+    delivery = hashlib.sha1(
+        f"{order.run:x}:{order.external_id}:{step}".encode(), usedforsecurity=False
+    )
     topic = "order.created" if step == 0 else "order.updated"
     return Payload(dumps(body), delivery.hexdigest(), topic)
 
@@ -268,7 +281,8 @@ def douyin_payload(order: SandboxOrder, step: int) -> Payload:
         data["complete_time"] = unix(at)
     else:
         data.update(cancel_reason="买家取消", cancel_time=unix(at))
-    msg_id = f"{order.external_id}:{tag}:{unix(at)}"
+    # The order id differs per run already (random serial); the run makes it certain.
+    msg_id = f"{order.external_id}:{tag}:{unix(at)}:{order.run:x}"
     message = {"tag": str(tag), "msg_id": msg_id, "data": json.dumps(data, ensure_ascii=False)}
     return Payload(dumps([message]), msg_id, f"tag:{tag}")
 
@@ -327,7 +341,7 @@ def youzan_payload(order: SandboxOrder, step: int) -> Payload:
         }
     else:
         msg = {"tid": order.external_id, "status": status, "update_time": china(at)}
-    msg_id = str(uuid.UUID(int=order.number * 16 + step + (2 << 64)))
+    msg_id = event_uuid(order, step, 2)
     body = {
         "client_id": "",
         "id": order.external_id,
@@ -367,7 +381,7 @@ def wechat_pay_payload(order: SandboxOrder, step: int) -> Payload:
             "payer_currency": "CNY",
         },
     }
-    notice_id = str(uuid.UUID(int=order.number * 16 + step + (3 << 64)))
+    notice_id = event_uuid(order, step, 3)
     return Payload(dumps(resource), notice_id, "TRANSACTION.SUCCESS")
 
 
@@ -438,7 +452,7 @@ def webform_payload(order: SandboxOrder, step: int) -> Payload:
     }
     if name in ("shipped", "delivered"):
         body.update(carrier="SF", tracking_number=order.tracking_number)
-    delivery = str(uuid.UUID(int=order.number * 16 + step + (4 << 64)))
+    delivery = event_uuid(order, step, 4)
     return Payload(dumps(body), delivery, "order")
 
 

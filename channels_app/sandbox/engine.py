@@ -4,7 +4,10 @@ Shares are of all deliveries: ``duplicates`` (a third of them sent at the same m
 the original, the rest later), ``bad_signatures`` (one byte of the body or signature
 changed), ``hostile`` (correctly signed bodies that processing must refuse). Each order's
 deliveries are shuffled (random reordering per order) and several orders are in flight at
-once. Everything random comes from ``seed``; only the signing timestamps are the real clock.
+once. Everything random comes from ``seed`` and ``run``; only the signing timestamps are the
+real clock. ``run`` tells runs apart: orders, external ids and delivery ids of two runs with
+different ``run`` values never coincide, so a second run is new traffic, not a replay of the
+first (``manage.py sandbox`` picks a random one per start).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class RunConfig:
     seed: int = 1
     threads: int = 16
     max_seconds: float = 0.0  # 0 = no limit
+    run: int = 0  # 0 <= run < 2**28; part of every order and delivery id
 
 
 _local = threading.local()
@@ -108,7 +112,7 @@ Job = list[tuple[str, str, str, str, encoders.Request]]  # kind, code, external 
 
 def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) -> Iterator[Job]:
     """Jobs to send, in order; a job of two is sent at the same moment (concurrent duplicate)."""
-    rng = random.Random(config.seed)
+    rng = random.Random(config.seed + (config.run << 64))
     base_share = max(0.05, 1 - config.duplicates - config.bad_signatures - config.hostile)
     p_dup = config.duplicates / base_share
     p_bad = config.bad_signatures / base_share
@@ -118,7 +122,7 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
     emitted, number = 0, 0
     while config.count == 0 or emitted < config.count:
         account = accounts[number % len(accounts)]
-        order = generate_order(account.kind, number, rng, datetime.now(UTC))
+        order = generate_order(account.kind, number, rng, datetime.now(UTC), run=config.run)
         number += 1
         ledger.expected[(account.code, order.external_id)] = order.final_milestone
         steps = list(range(len(order.steps)))
@@ -143,7 +147,7 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
                 later.append((emitted + rng.randint(0, 10), [(*item[:3], "bad_signature", bad)]))
             if rng.random() < p_hostile:
                 variant = rng.choice(encoders.HOSTILE_KINDS)
-                marker = f"h{config.seed}-{number}-{step}-{rng.getrandbits(32):08x}"
+                marker = f"h{config.seed}-{config.run:x}-{number}-{step}-{rng.getrandbits(32):08x}"
                 body = encoders.hostile_payload(account.kind, variant, marker, payload.data)
                 hostile = encoders.Payload(body, marker, payload.event_type)
                 bad_request = encoders.wrap(

@@ -175,6 +175,8 @@ class SandboxOrder:
     steps: tuple[str, ...]
     step_times: tuple[datetime, ...]
     tracking_number: str
+    # The sandbox run that generated it (engine.RunConfig.run): part of every delivery id.
+    run: int = 0
 
     @property
     def goods(self) -> Decimal:
@@ -200,8 +202,10 @@ def _steps(kind: str, rng: random.Random) -> tuple[str, ...]:
     return path[: rng.choice([1, 2, 2, 3, 3, 4, 4, 4])] or path[:1]
 
 
-def generate_order(kind: str, number: int, rng: random.Random, now: datetime) -> SandboxOrder:
-    """A realistic order for ``kind`` (same seed and number → same order)."""
+def generate_order(
+    kind: str, number: int, rng: random.Random, now: datetime, *, run: int = 0
+) -> SandboxOrder:
+    """A realistic order for ``kind`` (same seed, number and run → same order)."""
     foreign = (kind in ("shopify", "woocommerce") and rng.random() < 0.6) or rng.random() < 0.05
     if foreign:
         country, province, city, postal, street = rng.choice(FOREIGN)
@@ -270,4 +274,5 @@ def generate_order(kind: str, number: int, rng: random.Random, now: datetime) ->
         steps=steps,
         step_times=tuple(t.astimezone(CHINA_TZ) for t in times),
         tracking_number=f"SF{rng.randint(10**11, 10**12 - 1)}",
+        run=run,
     )

@@ -23,3 +23,6 @@ POLL_BUDGET_SECONDS = env.float("POLL_BUDGET_SECONDS", default=45.0)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=30)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 RECONCILE_WINDOW_MINUTES = env.int("RECONCILE_WINDOW_MINUTES", default=120)
+# --- sandbox (the demo) ------------------------------------------------------------------------
+# Port of `manage.py sandbox_api` (the platform APIs the demo's pull channels read) on 127.0.0.1.
+SANDBOX_API_PORT = env.int("SANDBOX_API_PORT", default=8765)

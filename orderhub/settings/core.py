@@ -1,5 +1,6 @@
 from datetime import UTC as _UTC
 from datetime import datetime as _datetime
+from pathlib import Path
 
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
@@ -11,10 +12,13 @@ django_stubs_ext.monkeypatch()
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Files the project writes at run time live here (the embedded servers' data, collected static
+# files, the demo's logins); orderhub.embedded resolves ORDERHUB_VAR_DIR the same way.
+VAR_DIR = Path(env.str("ORDERHUB_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+
 # A development key is only allowed with DEBUG on; production must set SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="") or (
-    "django-insecure-development-only-key" if DEBUG else ""
-)
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
+SECRET_KEY = env.str("SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -33,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
     "django_filters",
     "django_celery_beat",
     "simple_history",
@@ -56,6 +61,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "orderhub.urls"
+# Staff pages (trace, board) send anonymous visitors to the admin's login form.
+LOGIN_URL = "admin:login"
 WSGI_APPLICATION = "orderhub.wsgi.application"
 
 TEMPLATES = [
@@ -89,7 +96,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -21,7 +21,8 @@ def kinds_help() -> str:
             need = "required" if spec.required else "optional"
             lines.append(f"    {flag} {spec.name}=...  [{need}] {spec.help}")
     lines.append(
-        "\n  A kind with a single secret also takes --secret VALUE (the name may be left out)."
+        "\n  --secret VALUE without a name sets the kind's main secret: its first secret above"
+        "\n  (Shopify's webhook_secret). The other secrets are given as --secret NAME=VALUE."
     )
     return "\n".join(lines)
 
@@ -37,18 +38,30 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 
 
 def parse_secrets(values: list[str], specs: tuple[OptionSpec, ...]) -> dict[str, str]:
+    """``--secret NAME=VALUE`` for a named secret, ``--secret VALUE`` for the main one.
+
+    The main secret is the kind's first secret spec (the one every delivery or call needs:
+    Shopify's webhook secret, Youzan's client secret). A value may itself contain ``=``
+    (base64): it is read as named only when the part before the first ``=`` is a secret name.
+    """
     names = [spec.name for spec in specs if spec.secret]
     secrets: dict[str, str] = {}
     for value in values:
         name, sep, rest = value.partition("=")
         if sep and name in names:
+            if name in secrets:
+                raise CommandError(f"--secret {name}: given twice")
             secrets[name] = rest
-        elif len(names) == 1:
-            secrets[names[0]] = value  # --secret VALUE (values may contain '=' themselves)
-        else:
+            continue
+        if not names:
+            raise CommandError("--secret: this kind takes no secrets")
+        main = names[0]
+        if main in secrets:
             raise CommandError(
-                f"--secret {value[:8]}…: name the secret (NAME=VALUE), one of {', '.join(names)}"
+                f"--secret {value[:8]}…: the main secret ({main}) is already set; name the "
+                f"others (NAME=VALUE), one of {', '.join(names)}"
             )
+        secrets[main] = value  # --secret VALUE (values may contain '=' themselves)
     return secrets
 
 

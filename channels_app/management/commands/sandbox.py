@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -31,6 +32,14 @@ class Command(BaseCommand):
         parser.add_argument("--bad-signatures", type=float, default=0.02)
         parser.add_argument("--hostile", type=float, default=0.05)
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--run",
+            type=int,
+            default=None,
+            help="run id (0 to 2**28-1), part of every order and delivery id; default: random, "
+            "so a second run sends new orders instead of replaying the first (same --seed and "
+            "--run: the same traffic again)",
+        )
         parser.add_argument("--threads", type=int, default=16)
         parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)
 
@@ -48,6 +57,10 @@ class Command(BaseCommand):
                 accounts.append(sandbox_account(kind))
             except ChannelAccount.DoesNotExist:
                 raise CommandError(f"no sandbox account for {kind}: run with --setup") from None
+        run = secrets.randbits(28) if options["run"] is None else options["run"]
+        if not 0 <= run < 1 << 28:
+            raise CommandError("--run must be between 0 and 2**28-1")
+        self.stdout.write(f"sandbox run {run} (seed {options['seed']})")
         config = engine.RunConfig(
             url=url.rstrip("/"),
             rate=options["rate"],
@@ -57,6 +70,7 @@ class Command(BaseCommand):
             hostile=options["hostile"],
             seed=options["seed"],
             threads=options["threads"],
+            run=run,
         )
 
         def progress(ledger: engine.Ledger, elapsed: float) -> None:

@@ -1,4 +1,4 @@
-"""``manage.py sandbox_api [--port 8765] [--orders 30] [--erp-database NAME]``.
+"""``manage.py sandbox_api [--port PORT] [--orders 30] [--erp-database NAME]``.
 
 Serves the sandbox platform APIs (Amazon SP-API + LWA, Pinduoduo router, Douyin gateway)
 on 127.0.0.1, with a few orders per platform, prints its URL and the ``channel_add``
@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from channels_app.sandbox_api import SandboxAPI
@@ -24,7 +25,10 @@ class Command(BaseCommand):
     help = "Serve the sandbox platform APIs (pull and write-back) on 127.0.0.1."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--port", type=int, default=None,
+            help="port on 127.0.0.1 (default: SANDBOX_API_PORT, 8765 unless set)",
+        )  # fmt: skip
         parser.add_argument("--orders", type=int, default=30, help="orders per platform")
         parser.add_argument(
             "--setup", action="store_true",
@@ -36,7 +40,8 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
-        api = SandboxAPI(port=options["port"])
+        port = options["port"] if options["port"] is not None else settings.SANDBOX_API_PORT
+        api = SandboxAPI(port=port)
         client_id, client_secret, refresh = AMAZON_CLIENT
         api.amazon.client_add(client_id, client_secret, refresh)
         pdd_id, pdd_secret, pdd_token = PDD_CLIENT

@@ -3,16 +3,21 @@ from __future__ import annotations
 import os
 import secrets
 from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from orderhub.demo import demo_load
 from orderhub.models import Warehouse
+
+
+def logins_path() -> Path:
+    return Path(settings.VAR_DIR) / "demo-logins.txt"
 
 
 class Command(BaseCommand):
@@ -21,8 +26,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--orders", type=int, default=300)
         parser.add_argument("--seed", type=int, default=20261125)
+        parser.add_argument(
+            "--print-logins",
+            action="store_true",
+            help="only print the demo logins kept in ORDERHUB_VAR_DIR/demo-logins.txt",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["print_logins"]:
+            path = logins_path()
+            if not path.exists():
+                raise CommandError(f"no demo logins yet ({path}): run `manage.py demo_data`")
+            for line in path.read_text().splitlines():
+                if line:
+                    username, _sep, password = line.partition(" ")
+                    self.stdout.write(f"login: {username} / {password}")
+            return
         with tqdm(total=options["orders"], desc="demo orders", unit="order") as bar:
             summary = demo_load(
                 orders=options["orders"], seed=options["seed"], progress=lambda _i: bar.update()
@@ -38,9 +57,9 @@ class Command(BaseCommand):
     def _logins(self) -> list[str]:
         """An admin and a warehouse manager who only sees WH-SH's orders.
 
-        Passwords are generated once and kept in var/demo-logins.txt (outside git).
+        Passwords are generated once and kept in ORDERHUB_VAR_DIR/demo-logins.txt (outside git).
         """
-        path = settings.BASE_DIR / "var" / "demo-logins.txt"
+        path = logins_path()
         stored: dict[str, str] = {}
         if path.exists():
             stored = dict(line.split(" ", 1) for line in path.read_text().splitlines() if line)
@@ -67,7 +86,10 @@ class Command(BaseCommand):
                 Warehouse.objects.get(code="WH-SH").staff.add(user)
             stored[username] = password
             lines.append(f"login: {username} / {password}")
-        path.parent.mkdir(exist_ok=True)
-        path.write_text("".join(f"{u} {p}\n" for u, p in stored.items()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Readable by the owner only, from the first byte on.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("".join(f"{u} {p}\n" for u, p in stored.items()))
         path.chmod(0o600)
         return lines
