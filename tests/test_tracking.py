@@ -359,3 +359,48 @@ def test_a_warehouse_user_sees_only_its_orders_tracking_events(
     theirs_event = TrackingEvent.objects.get(tracking_number="JDTHEIRS")
     detail = client.get(f"/admin/orderhub/trackingevent/{theirs_event.pk}/change/")
     assert detail.status_code == 302  # not found in the user's scope: back to the index
+
+
+def test_setting_the_tracking_number_by_hand_applies_the_waiting_events(
+    client: Client, couriers: Any
+) -> None:
+    from orderhub.services import order_tracking_set
+
+    post_kuaidi100(client, kuaidi100_push("JDHAND1", KD_EVENTS))
+    inbox_process_pending(limit=10)
+    order = shipped_order("H1", "")
+    assert order.status == Milestone.WAYBILL_ISSUED
+    order_tracking_set(order_id=order.pk, carrier="jd", tracking_number="JDHAND1", source="test")
+    order.refresh_from_db()
+    assert order.status == Milestone.DELIVERED
+    assert TrackingEvent.objects.filter(order=order).count() == 4
+    assert [f[2] for f in courier_facts(order)] == ["collected", "delivered"]
+
+
+def test_a_wms_fact_with_the_waybill_applies_the_waiting_events(
+    client: Client, couriers: Any
+) -> None:
+    from django.contrib.auth.models import User
+
+    from channels_app.services.system_facts import SystemFactIn, system_facts_record
+
+    erp = channel_account_create(kind="erp", code="erp-main", options={}, secrets={})
+    post_kuaidi100(client, kuaidi100_push("JDWMS1", KD_EVENTS[:1]))
+    inbox_process_pending(limit=10)
+    order = shipped_order("W1", "")
+    boss = User.objects.create_superuser("boss", password="pw-123456")
+    [result] = system_facts_record(
+        account=erp,
+        items=[
+            SystemFactIn(
+                key="k1", raw_status="SHIPPED",
+                occurred_at=datetime(2026, 11, 27, 17, 0, tzinfo=CN), channel="shop-a",
+                external_id="W1", carrier="jd", tracking_number="JDWMS1",
+            )
+        ],
+        user=boss,
+    )  # fmt: skip
+    assert (result.status, result.body["outcome"]) == (201, "applied")
+    order.refresh_from_db()
+    assert (order.tracking_number, order.status) == ("JDWMS1", Milestone.COLLECTED)
+    assert TrackingEvent.objects.get().order_id == order.pk

@@ -28,6 +28,7 @@ from orderhub.domain import StatusFactIn
 from orderhub.models import Order, StatusFact, Warehouse
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label
+from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
 from traceability.services import LedgerEventIn, ledger_append
 
@@ -90,18 +91,25 @@ def system_account_get(*, code: str) -> ChannelAccount | None:
 
 
 @transaction.atomic
-def system_reporter_add(*, account_code: str, username: str, user: Any | None = None) -> bool:
+@transaction.atomic
+def system_reporter_add(
+    *, account_code: str, username: str, create: bool = False, user: Any | None = None
+) -> bool:
     """Allow ``username``'s API token to report for the system account ``account_code``.
 
-    Returns False when it already was allowed (idempotent). Raises ``ValueError`` for an
-    unknown account or user. Appends a ``channel.reporter_added`` ledger event.
+    With ``create`` a missing user is created as an integration user (no password, no staff
+    access: it can only use its API token). Returns False when it already was allowed
+    (idempotent). Raises ``ValueError`` for an unknown account or (without ``create``) user.
+    Appends a ``channel.reporter_added`` ledger event.
     """
     account = system_account_get(code=account_code)
     if account is None:
         raise ValueError(f"no wms, erp or tms account {account_code!r}")
     reporter = get_user_model().objects.filter(username=username).first()
+    if reporter is None and create:
+        reporter = get_user_model().objects.create_user(username=username, password=None)
     if reporter is None:
-        raise ValueError(f"no user {username!r}")
+        raise ValueError(f"no user {username!r} (--create makes an integration user)")
     _row, created = SystemReporter.objects.get_or_create(account=account, user=reporter)
     if created:
         ledger_append(
@@ -167,6 +175,7 @@ def _record(
         )
     }
     first: dict[str, int] = {}
+    tracked: dict[int, Order] = {}
     for index, item in enumerate(items):
         if item.key not in stored:
             first.setdefault(item.key, index)
@@ -205,13 +214,15 @@ def _record(
             receipt.order = order
             receipt.response_status = 201
             receipt.applied_at = now
-            row = _apply(order, fact, item, user=user, work=work)
+            row = _apply(order, fact, item, user=user, work=work, tracked=tracked)
             if row is None:  # the same statement was stored before, under another key
                 duplicates.append((receipt, order.pk, fact.dedupe_key))
             else:
                 receipt.fact_id_ref = row.pk
                 receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
         receipts[item.key] = receipt
+    if tracked:  # courier events that arrived before the order had this waybill apply now
+        tracking_attach_locked(list(tracked.values()), work=work)
     work.flush()
     if duplicates:
         _duplicates_answer(duplicates, orders)
@@ -322,17 +333,31 @@ def _body(
 
 
 def _apply(
-    order: Order, fact: StatusFactIn, item: SystemFactIn, *, user: Any, work: OrderWork
+    order: Order,
+    fact: StatusFactIn,
+    item: SystemFactIn,
+    *,
+    user: Any,
+    work: OrderWork,
+    tracked: dict[int, Order],
 ) -> StatusFact | None:
-    """Apply one fact to its locked order, then its carrier and tracking number if given."""
+    """Apply one fact to its locked order, then its carrier and tracking number if given
+    (an order whose waybill changed goes into ``tracked``)."""
     row = apply_fact_locked(order, fact, user=user, work=work)
     _tracking_set(order, carrier=item.carrier, tracking_number=item.tracking_number,
-                  user=user, source=fact.system, work=work)  # fmt: skip
+                  user=user, source=fact.system, work=work, tracked=tracked)  # fmt: skip
     return row
 
 
 def _tracking_set(
-    order: Order, *, carrier: str, tracking_number: str, user: Any, source: str, work: OrderWork
+    order: Order,
+    *,
+    carrier: str,
+    tracking_number: str,
+    user: Any,
+    source: str,
+    work: OrderWork,
+    tracked: dict[int, Order],
 ) -> None:
     """Set what the system says about the parcel (only the values it gives), with the
     ``order.tracking_set`` ledger event of the shared contract.
@@ -347,6 +372,8 @@ def _tracking_set(
     before = {"carrier": order.carrier, "tracking_number": order.tracking_number}
     for name in changed:
         setattr(order, name, wanted[name])
+    if "tracking_number" in changed:
+        tracked[order.pk] = order
     reason = f"tracking from {source}"
     work.order_changed(order, changed, user=user, reason=reason)
     work.ledger.append(
@@ -400,6 +427,7 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
         return
     work.fact_ids_reserve(len(receipts))
     now = timezone.now()
+    tracked: dict[int, Order] = {}
     for receipt in sorted(receipts, key=lambda r: (r.pending["occurred_at"], r.pk)):
         order = by_key[(receipt.order_channel, receipt.order_external_id)]
         receipt.order = order
@@ -421,13 +449,15 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
         )
         row = apply_fact_locked(order, fact, user=None, work=work)
         _tracking_set(order, carrier=pending["carrier"], tracking_number=pending["tracking_number"],
-                      user=None, source=fact.system, work=work)  # fmt: skip
+                      user=None, source=fact.system, work=work, tracked=tracked)  # fmt: skip
         receipt.status = ReceiptStatus.APPLIED
         if row is None:
             receipt.response_body = _body(None, order, "duplicate", fact.milestone)
         else:
             receipt.fact_id_ref = row.pk
             receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
+    if tracked:
+        tracking_attach_locked(list(tracked.values()), work=work)
     SystemFactReceipt.objects.bulk_update(
         receipts, ["order", "applied_at", "status", "response_body", "fact_id_ref"]
     )

@@ -28,6 +28,8 @@ from orderhub.models import Order, Warehouse
 from orderhub.selectors import order_visible_to
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import order_transition
+from orderhub.services.tracking import tracking_attach_locked
+from orderhub.services.work import OrderWork
 from traceability.services import ledger_append
 
 _CARRIER_MAX = Order._meta.get_field("carrier").max_length or 64
@@ -165,6 +167,11 @@ def order_tracking_set(
         before=before,
         after={"carrier": carrier, "tracking_number": tracking_number},
     )
+    if tracking_number:
+        # Courier events that arrived before the order had this waybill apply now.
+        work = OrderWork()
+        tracking_attach_locked([order], work=work)
+        work.flush()
     return order
 
 

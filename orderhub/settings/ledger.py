@@ -1,6 +1,7 @@
 """The ledger's signing key, checkpoint store and sealing cadence (README: Configuration)."""
 
-from orderhub.settings.env import BASE_DIR, env
+from orderhub.settings.core import VAR_DIR
+from orderhub.settings.env import env
 
 # Ed25519 private key (base64 of the raw 32 bytes, or PEM). Required in production by the
 # sealer; the other processes can do with the public key alone.
@@ -8,10 +9,10 @@ LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
 # The matching public key (PEM), for processes that verify or serve it but never sign.
 LEDGER_PUBLIC_KEY = env.str("LEDGER_PUBLIC_KEY", default="")
 # Where a development key is generated when DEBUG is on and no key is configured.
-LEDGER_KEY_DIR = env.str("LEDGER_KEY_DIR", default=str(BASE_DIR / "var" / "keys"))
+LEDGER_KEY_DIR = env.str("LEDGER_KEY_DIR", default=str(VAR_DIR / "keys"))
 # Signed checkpoints live outside the database; the database role must not write here.
 LEDGER_CHECKPOINT_DIR = env.str(
-    "LEDGER_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "ledger-checkpoints")
+    "LEDGER_CHECKPOINT_DIR", default=str(VAR_DIR / "ledger-checkpoints")
 )
 # Every seal run that sealed something signs the newest checkpoint; one per this many seconds
 # is also kept as a file of its own (the history), so the folder grows by at most that.

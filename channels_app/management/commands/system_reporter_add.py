@@ -1,4 +1,4 @@
-"""``manage.py system_reporter_add --system CODE --user USERNAME``: let a user's API token
+"""``manage.py system_reporter_add --system CODE --user USERNAME [--create]``: let a user's API token
 report facts and stock for a wms, erp or tms account."""
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--system", required=True, help="code of the wms/erp/tms account")
         parser.add_argument("--user", required=True, help="username whose token reports")
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="create the user if missing (an integration user: no password, token only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            added = system_reporter_add(account_code=options["system"], username=options["user"])
+            added = system_reporter_add(
+                account_code=options["system"], username=options["user"], create=options["create"]
+            )
         except ValueError as error:
             raise CommandError(str(error)) from None
         state = "may now report" if added else "could already report"

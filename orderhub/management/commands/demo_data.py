@@ -79,8 +79,11 @@ class Command(BaseCommand):
                 user.user_permissions.set(
                     Permission.objects.filter(
                         content_type__app_label="orderhub",
+                        # A warehouse manager: sees WH-SH's orders, moves them along, sets
+                        # tracking, priority and notes; cannot reassign or cancel them.
                         codename__in=["view_order", "change_order", "transition_order",
-                                      "view_statusfact"],
+                                      "view_statusfact", "set_tracking", "set_priority",
+                                      "set_internal_note", "view_trackingevent"],
                     )
                 )  # fmt: skip
                 Warehouse.objects.get(code="WH-SH").staff.add(user)
