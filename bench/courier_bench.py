@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode
 import psycopg
 
 from bench.intake_bench import (
+    _PROCESSOR,
     PROCESSORS,
     PYTHON,
     REQUESTS,
@@ -92,22 +93,6 @@ def _requests(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return [(_push(n, run), headers) for n in range(count)]
 
 
-_PROCESSOR = """
-import time, django
-django.setup()
-from channels_app.services import inbox_process_pending
-idle_since = None
-while True:
-    if inbox_process_pending(limit=100):
-        idle_since = None
-    else:
-        idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since > 3:
-            break
-        time.sleep(0.05)
-"""
-
-
 def _count(database_url: str, sql: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(sql).fetchone()
@@ -140,7 +125,7 @@ def main() -> None:
             )
             started = time.perf_counter()
             processors = [
-                subprocess.Popen([PYTHON, "-c", _PROCESSOR], cwd=ROOT, env=env)
+                subprocess.Popen([PYTHON, "-c", _PROCESSOR.format(idle=3)], cwd=ROOT, env=env)
                 for _ in range(PROCESSORS)
             ]
             for process in processors:
