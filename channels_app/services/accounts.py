@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from channels_app.adapters.base import adapters
 from channels_app.crypto import secrets_decrypt, secrets_encrypt
 from channels_app.models import ChannelAccount
+from orderhub.models import Warehouse
 from orderhub.services.lifecycle import actor_label
 from traceability.services import ledger_append
 
@@ -100,6 +101,13 @@ def _validate(
         given = secrets if spec.secret else options
         if spec.required and not given.get(spec.name):
             errors.append(f"{kind} needs {'secret' if spec.secret else 'option'} {spec.name!r}")
+    warehouse = options.get("warehouse")
+    if (
+        "warehouse" in option_names
+        and warehouse
+        and not Warehouse.objects.filter(code=warehouse).exists()
+    ):
+        errors.append(f"warehouse {warehouse!r} does not exist")
     if writeback and not errors:
         errors.extend(_writeback_errors(kind=kind, options=options, secrets=secrets))
     if errors:

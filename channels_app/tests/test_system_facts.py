@@ -514,3 +514,17 @@ def test_bad_item_after_a_repeated_key_is_named_at_its_own_position(reporter: Us
     assert response.status_code == 400
     assert response.json() == [{}, {}, {"order": [f"order {order.pk + 1000} does not exist"]}]
     assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_wms_account_names_a_warehouse_that_exists() -> None:
+    from django.core.exceptions import ValidationError
+
+    from channels_app.models import ChannelAccount
+    from channels_app.services import channel_account_create
+
+    with pytest.raises(ValidationError, match="warehouse 'WH-NOPE' does not exist"):
+        channel_account_create(
+            kind="wms", code="wms-nope", options={"warehouse": "WH-NOPE"}, secrets={}
+        )
+    assert ChannelAccount.objects.filter(code="wms-nope").count() == 0

@@ -1,5 +1,5 @@
-"""``manage.py system_reporter_add --system CODE --user USERNAME [--create]``: let a user's API token
-report facts and stock for a wms, erp or tms account."""
+"""``manage.py system_reporter_add --system CODE --user USERNAME [--create]``: let a user's
+API token report facts and stock for a wms, erp or tms account."""
 
 from __future__ import annotations
 
