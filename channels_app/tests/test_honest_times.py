@@ -28,7 +28,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture
 def shopify() -> ChannelAccount:
     return channel_account_create(
-        kind="shopify", code="shop-us", options={}, secrets={"webhook_secret": "hush"}
+        kind="shopify", code="shop-us", options={"writeback": "off"},
+        secrets={"webhook_secret": "hush"},
     )
 
 
@@ -37,7 +38,7 @@ def youzan() -> ChannelAccount:
     return channel_account_create(
         kind="youzan",
         code="yz-shop",
-        options={"client_id": "cid"},
+        options={"client_id": "cid", "writeback": "off"},
         secrets={"client_secret": "csecret"},
     )
 

@@ -55,7 +55,7 @@ def _shipped_order(account: ChannelAccount, external_id: str) -> Order:
 
 
 def _bare_shopify(api: SandboxAPI) -> ChannelAccount:
-    """A Shopify account as the README's ``channel_add`` makes it: no ``shop_domain``, no
+    """A Shopify account stored before write-back needs were checked: no ``shop_domain``, no
     ``base_url``."""
     account = shop_account(api, kind="shopify", code="shopify-bare")
     ChannelAccount.objects.filter(pk=account.pk).update(options={})
