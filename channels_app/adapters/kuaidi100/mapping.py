@@ -106,6 +106,12 @@ class Kuaidi100Adapter(ChannelAdapter):
         OptionSpec(
             "callback_url", "This account's push URL as Kuaidi100 must call it", required=False
         ),
+        OptionSpec("customer", "Customer id of the real-time query (overdue poll)", required=False),
+        OptionSpec(
+            "base_url",
+            "API root (default https://poll.kuaidi100.com; a sandbox's URL in tests)",
+            required=False,
+        ),
     )
     default_status_map = common.TRACKING_STAGE_MILESTONES
 
