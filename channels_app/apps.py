@@ -41,7 +41,7 @@ class ChannelsConfig(AppConfig):
         from channels_app import trace  # noqa: F401 - registers the trace sources
         from channels_app.outbound import shop_writers  # noqa: F401 - registers the writers
         from channels_app.outbound import tasks as outbound_tasks  # noqa: F401 - Celery tasks
-        from channels_app.outbound.courier_writers import (  # the kuaidi100 writer, on import
+        from channels_app.outbound.courier_writers import (
             subscribe_fact_hook,
             subscribe_transition_hook,
         )

@@ -6,8 +6,9 @@ one ``OutboxEntry`` (action ``subscribe``, idempotency key per account and waybi
 flush's transaction; the relay sends it like any write-back (shared HTTP client, OutboundCall
 rows, transient errors retried) and Kuaidi100's "already subscribed" (501) counts as done.
 
-Registered by ``ChannelsConfig.ready()``: the writer on import of this module, the hooks as
-``channels.courier_subscribe`` in ``transition_hooks`` and ``fact_hooks``.
+The writer is ``kuaidi100_subscribe_write`` (``channels_app.adapters.kuaidi100.client``);
+``ChannelsConfig.ready()`` adds the hooks here as ``channels.courier_subscribe`` to
+``transition_hooks`` and ``fact_hooks``; importing this module registers nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from django.utils import timezone
 
-from channels_app.adapters.base import AccountConfig
-from channels_app.adapters.kuaidi100.client import kuaidi100_subscribe
-from channels_app.http import HttpClient
 from channels_app.models import ChannelAccount, OutboxEntry
-from channels_app.outbound.base import WriteRequest, WriteResult, writers
 from channels_app.outbound.relay import account_system
 from channels_app.outbound.tasks import outbox_relay_task
 from channels_app.selectors import account_config
@@ -37,22 +34,6 @@ SUBSCRIBABLE = frozenset({Milestone.WAYBILL_ISSUED, Milestone.HANDED_OVER, Miles
 
 def subscribe_key(account_code: str, tracking_number: str) -> str:
     return f"{account_code}:{ACTION_SUBSCRIBE}:{tracking_number}"
-
-
-@writers.register(KIND)
-def kuaidi100_subscribe_write(
-    account: AccountConfig, http: HttpClient, request: WriteRequest
-) -> WriteResult:
-    """Send one subscription; 501 (subscribed before) is ``already_done``."""
-    number = str(request.payload.get("tracking_number") or "")
-    result = kuaidi100_subscribe(
-        account, http, carrier=str(request.payload.get("carrier") or ""), number=number
-    )
-    return WriteResult(
-        already_done=result.already_subscribed,
-        remote_ref=number,
-        raw_status=f"{result.return_code} {result.message}".strip(),
-    )
 
 
 def _subscriber() -> ChannelAccount | None:

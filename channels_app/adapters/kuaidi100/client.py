@@ -14,7 +14,8 @@ returnCode and message.
 The key travels in the subscription's ``param``: the OutboundCall log gets it masked.
 
 Account: secret ``key`` (both calls) and ``salt`` (sent with the subscription, signs the
-pushes); options ``callback_url``, ``customer`` and ``base_url``.
+pushes); options ``callback_url``, ``customer`` and ``base_url``. The subscription is the
+kind's write-back writer (outbox entries written by ``channels_app.outbound.courier_writers``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from channels_app.http import (
     PlatformError,
     TerminalError,
 )
+from channels_app.outbound.base import WriteRequest, WriteResult, writers
 
 DEFAULT_BASE_URL = "https://poll.kuaidi100.com"
 SUBSCRIBED = "200"
@@ -216,3 +218,20 @@ def kuaidi100_query(
             raise TerminalError(f"kuaidi100 refused the key: {code} {message}")
         raise PlatformError(code or str(result.status), message)
     return dict(body)
+
+
+@writers.register("kuaidi100")
+def kuaidi100_subscribe_write(
+    account: AccountConfig, http: HttpClient, request: WriteRequest
+) -> WriteResult:
+    """The write-back of a kuaidi100 account: one outbox ``subscribe`` entry = one
+    subscription; 501 (subscribed before) is ``already_done``."""
+    number = str(request.payload.get("tracking_number") or "")
+    result = kuaidi100_subscribe(
+        account, http, carrier=str(request.payload.get("carrier") or ""), number=number
+    )
+    return WriteResult(
+        already_done=result.already_subscribed,
+        remote_ref=number,
+        raw_status=f"{result.return_code} {result.message}".strip(),
+    )
