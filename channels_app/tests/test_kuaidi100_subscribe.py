@@ -162,6 +162,29 @@ def test_no_kuaidi100_account_or_no_key_writes_nothing(api: SandboxAPI) -> None:
     assert LedgerEvent.objects.filter(action="outbox.written").count() == 0
 
 
+def test_a_tracking_number_that_arrives_after_the_waybill_is_subscribed(api: SandboxAPI) -> None:
+    """Issued without a number: nothing yet; the number comes with a later fact: one entry."""
+    account = kuaidi100_account(api)
+    order = OrderFactory.create(status="paid")
+    _issue(order, carrier="", number="")
+    assert OutboxEntry.objects.count() == 0
+
+    order_upsert(
+        normalized=NormalizedOrder(
+            channel=order.channel, external_id=order.external_id, carrier="yto",
+            tracking_number="YT9000000001",
+            facts=(StatusFactIn(WMS, "SHIPPED", "handed_over", timezone.now()),),
+        ),
+        user=None, source=WMS,
+    )  # fmt: skip
+
+    entry = OutboxEntry.objects.get()
+    assert (entry.account_id, entry.idempotency_key, entry.payload["carrier"]) == (
+        account.pk, "kd100-main:subscribe:YT9000000001", "yto",
+    )  # fmt: skip
+    assert LedgerEvent.objects.filter(action="outbox.written", order_id=order.pk).count() == 1
+
+
 def test_carrier_codes_map_to_kuaidi100_companies() -> None:
     assert [kuaidi100_company(c) for c in ("jd", "sf", "yto", "zto", "sto", "yunda", "ems")] == [
         "jd", "shunfeng", "yuantong", "zhongtong", "shentong", "yunda", "ems",
