@@ -7,7 +7,8 @@ number subscribed before, 600 for an unknown key, 700 for a missing number or co
 Query: form ``customer``, ``param`` (``com``, ``num``) and ``sign`` = upper(md5(param + key +
 customer)); a bad sign answers ``{"result": false, "returnCode": "503", ...}``; a number
 without a trace answers 500 查询无结果. A subscribed number has a trace (set with
-``trace_set``, or a generated one: accepted, then in transit).
+``trace_set``, or a generated one: accepted when subscribed, then in transit up to 3 hours
+later, never in the future).
 """
 
 from __future__ import annotations
@@ -123,10 +124,11 @@ class Kuaidi100Sandbox:
                     "statusCode": code, "areaName": area}  # fmt: skip
 
         first = at.replace(microsecond=0)
+        later = min(first + timedelta(hours=3), datetime.now(CHINA).replace(microsecond=0))
         return {
             "state": "1002",
             "data": [
-                row(first + timedelta(hours=3), "快件已发往杭州转运中心", "干线", "1002", "上海"),
+                row(later, "快件已发往杭州转运中心", "干线", "1002", "上海"),
                 row(first, "快件已揽收", "揽收", "1", "上海"),
             ],
         }

@@ -291,3 +291,23 @@ def test_the_stand_in_refuses_a_bad_query_sign(api: SandboxAPI) -> None:
     assert (good.json()["nu"], good.json()["state"], len(good.json()["data"])) == (
         "SF4000000001", "0", 2,
     )  # fmt: skip
+
+
+def test_the_overdue_poll_is_a_beat_task_of_every_kuaidi100_account(api: SandboxAPI) -> None:
+    from django.conf import settings
+
+    from channels_app.pull.courier_poll import kuaidi100_overdue_poll_task
+    from orderhub.celery import app
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["channels-kuaidi100-overdue-poll"]
+    assert (schedule["task"], schedule["schedule"]) == ("channels.kuaidi100_overdue_poll", 900.0)
+    assert "channels.kuaidi100_overdue_poll" in app.tasks
+    kuaidi100_account(api)
+    order = OrderFactory.create(status="paid")
+    _issue(order, number="SF5000000001")
+    assert outbox_relay_pending() == 1  # subscribed at the stand-in
+    _fact(order, "SHIPPED", "handed_over")
+    OutboxEntry.objects.update(acknowledged_at=timezone.now() - timedelta(hours=7))
+
+    assert kuaidi100_overdue_poll_task() == 1  # the stand-in's trace of a subscribed number
+    assert TrackingEvent.objects.filter(tracking_number="SF5000000001").count() == 2
