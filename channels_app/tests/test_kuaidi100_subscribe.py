@@ -311,3 +311,18 @@ def test_the_overdue_poll_is_a_beat_task_of_every_kuaidi100_account(api: Sandbox
 
     assert kuaidi100_overdue_poll_task() == 1  # the stand-in's trace of a subscribed number
     assert TrackingEvent.objects.filter(tracking_number="SF5000000001").count() == 2
+
+
+def test_a_query_that_fails_is_left_for_the_next_run(api: SandboxAPI) -> None:
+    account = kuaidi100_account(api)
+    order = _subscribed(api, "SF6000000001", status="handed_over", hours_ago=8)
+    api.kuaidi100.trace_set(order.tracking_number, _trace(order.tracking_number), state="301")
+    api.faults.server_error["kuaidi100.query"] = 2  # both attempts of the run answer 503
+
+    failed = kuaidi100_overdue_poll(account_id=account.pk)
+
+    assert (failed.outcome, failed.queried, failed.events, failed.errors) == ("ok", 1, 0, 1)
+    assert TrackingEvent.objects.filter(tracking_number=order.tracking_number).count() == 0
+    assert PollState.objects.get(account=account).lease_owner == ""  # released
+    again = kuaidi100_overdue_poll(account_id=account.pk)
+    assert (again.queried, again.events, again.errors) == (1, 2, 0)
