@@ -102,7 +102,7 @@ class Kuaidi100Adapter(ChannelAdapter):
     label = str(_("Kuaidi100 tracking push"))
     options = (
         OptionSpec("salt", "The salt sent with each subscription; signs the pushes", secret=True),
-        OptionSpec("key", "API key of the subscribe call", required=False, secret=True),
+        OptionSpec("key", "API key of the subscribe and query calls", required=False, secret=True),
         OptionSpec(
             "callback_url", "This account's push URL as Kuaidi100 must call it", required=False
         ),
