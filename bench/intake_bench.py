@@ -193,8 +193,16 @@ def _requests(count: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return prepared
 
 
-def _load(port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
-    """Send every request with CONCURRENCY threads; rate, latency percentiles, failures."""
+def _load(
+    port: int,
+    path: str,
+    prepared: list[tuple[bytes, dict[str, str]]],
+    *,
+    ok: frozenset[int] = frozenset({200}),
+    concurrency: int | None = None,
+) -> dict[str, float]:
+    """Send every request with ``concurrency`` (default CONCURRENCY) threads; rate, latency
+    percentiles, failures (answers whose status is not in ``ok``)."""
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
@@ -215,7 +223,7 @@ def _load(port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) ->
                 conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
-                if response.status != 200:
+                if response.status not in ok:
                     bad += 1
             except OSError:
                 bad += 1
@@ -226,7 +234,7 @@ def _load(port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) ->
             latencies.extend(mine)
             failures[0] += bad
 
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    threads = [threading.Thread(target=worker) for _ in range(concurrency or CONCURRENCY)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -16,6 +16,7 @@ from pathlib import Path
 BENCHMARKS = [
     "intake_bench",
     "courier_bench",
+    "facts_bench",
     "writeback_bench",
     "ledger_bench",
     "trace_bench",

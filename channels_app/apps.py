@@ -41,13 +41,21 @@ class ChannelsConfig(AppConfig):
         from channels_app import trace  # noqa: F401 - registers the trace sources
         from channels_app.outbound import shop_writers  # noqa: F401 - registers the writers
         from channels_app.outbound import tasks as outbound_tasks  # noqa: F401 - Celery tasks
+        from channels_app.outbound.courier_writers import (
+            subscribe_fact_hook,
+            subscribe_transition_hook,
+        )
         from channels_app.outbound.hooks import writeback_hook
+        from channels_app.pull import courier_poll  # noqa: F401 - Celery task
         from channels_app.pull import tasks as pull_tasks  # noqa: F401 - Celery tasks
         from channels_app.services.system_facts import system_facts_waiting_apply
-        from orderhub.hooks import transition_hooks
+        from orderhub.hooks import fact_hooks, transition_hooks
         from orderhub.services.orders import order_created_hooks
 
         transition_hooks.add("channels.writeback", writeback_hook)
+        # Waybills subscribed at Kuaidi100 (an enabled kuaidi100 account with a key).
+        transition_hooks.add("channels.courier_subscribe", subscribe_transition_hook)
+        fact_hooks.add("channels.courier_subscribe", subscribe_fact_hook)
         # Facts the facts API kept for orders not known yet apply when the order is created.
         order_created_hooks.add("channels.system_facts_waiting", system_facts_waiting_apply)
 

@@ -39,6 +39,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.kingdee_k3.mapping",
     "channels_app.adapters.kingdee_k3.client",
     "channels_app.adapters.kuaidi100.mapping",
+    "channels_app.adapters.kuaidi100.client",
     "channels_app.adapters.track17.mapping",
     "channels_app.adapters.aftership.mapping",
     "channels_app.adapters.system_feeds.mapping",

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from channels_app.sandbox_api.amazon import AmazonSandbox
 from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 from channels_app.sandbox_api.douyin import DouyinSandbox
+from channels_app.sandbox_api.kuaidi100 import Kuaidi100Sandbox
 from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
 from channels_app.sandbox_api.shops import ShopsSandbox
 
@@ -26,6 +27,7 @@ class SandboxAPI(SandboxCore):
         self.pinduoduo = PinduoduoSandbox(self)
         self.douyin = DouyinSandbox(self)
         self.shops = ShopsSandbox(self)
+        self.kuaidi100 = Kuaidi100Sandbox(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,7 +83,13 @@ class SandboxAPI(SandboxCore):
         try:
             if request.path.startswith("/_sandbox/"):
                 return self._control(request)
-            for platform in (self.amazon, self.pinduoduo, self.douyin, self.shops):
+            for platform in (
+                self.amazon,
+                self.pinduoduo,
+                self.douyin,
+                self.shops,
+                self.kuaidi100,
+            ):
                 reply = platform.route(request)
                 if reply is not None:
                     return reply

@@ -94,3 +94,25 @@ def shop_account(api: SandboxAPI, *, kind: str, code: str) -> ChannelAccount:
         secrets={"webhook_secret": "whsec", "consumer_key": "ck_sandbox",
                  "consumer_secret": "cs_sandbox"},
     )  # fmt: skip
+
+
+KUAIDI100_KEY = ("kd100-key-sandbox", "KD100CUSTOMER", "kd100-salt")
+
+
+def kuaidi100_account(
+    api: SandboxAPI, *, code: str = "kd100-main", callback_url: str = "", **options: str
+) -> ChannelAccount:
+    """A kuaidi100 account whose subscribe and query calls go to the sandbox."""
+    key, customer, salt = KUAIDI100_KEY
+    api.kuaidi100.account_add(key, customer)
+    return channel_account_create(
+        kind="kuaidi100",
+        code=code,
+        options={
+            "base_url": api.url,
+            "customer": customer,
+            "callback_url": callback_url or f"http://127.0.0.1/hooks/{code}/",
+            **options,
+        },
+        secrets={"salt": salt, "key": key},
+    )

@@ -26,3 +26,7 @@ RECONCILE_WINDOW_MINUTES = env.int("RECONCILE_WINDOW_MINUTES", default=120)
 # --- sandbox (the demo) ------------------------------------------------------------------------
 # Port of `manage.py sandbox_api` (the platform APIs the demo's pull channels read) on 127.0.0.1.
 SANDBOX_API_PORT = env.int("SANDBOX_API_PORT", default=8765)
+# Kuaidi100 overdue poll: a subscribed waybill of an open order with no tracking event for this
+# long is queried; at most this many per account and run.
+KUAIDI100_OVERDUE_HOURS = env.float("KUAIDI100_OVERDUE_HOURS", default=6.0)
+KUAIDI100_POLL_BATCH = env.int("KUAIDI100_POLL_BATCH", default=50)

@@ -48,6 +48,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
         "options": {"expires": 10},
     },
+    "channels-kuaidi100-overdue-poll": {
+        "task": "channels.kuaidi100_overdue_poll",
+        "schedule": env.float("KUAIDI100_POLL_INTERVAL_SECONDS", default=900.0),
+        "options": {"expires": 600},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

@@ -102,9 +102,15 @@ class Kuaidi100Adapter(ChannelAdapter):
     label = str(_("Kuaidi100 tracking push"))
     options = (
         OptionSpec("salt", "The salt sent with each subscription; signs the pushes", secret=True),
-        OptionSpec("key", "API key of the subscribe call", required=False, secret=True),
+        OptionSpec("key", "API key of the subscribe and query calls", required=False, secret=True),
         OptionSpec(
             "callback_url", "This account's push URL as Kuaidi100 must call it", required=False
+        ),
+        OptionSpec("customer", "Customer id of the real-time query (overdue poll)", required=False),
+        OptionSpec(
+            "base_url",
+            "API root (default https://poll.kuaidi100.com; a sandbox's URL in tests)",
+            required=False,
         ),
     )
     default_status_map = common.TRACKING_STAGE_MILESTONES
