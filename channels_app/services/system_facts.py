@@ -28,6 +28,7 @@ from orderhub.domain import StatusFactIn
 from orderhub.models import Order, StatusFact, Warehouse
 from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label
+from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
 from traceability.services import LedgerEventIn, ledger_append
 
@@ -182,6 +183,7 @@ def _record(
     )
     known = [item for item in new if _order_of(item, orders) is not None]
     work.fact_ids_reserve(len(known))
+    tracked: dict[int, Order] = {}
     receipts: dict[str, SystemFactReceipt] = {}
     duplicates: list[tuple[SystemFactReceipt, int, str]] = []
     now = timezone.now()
@@ -205,13 +207,16 @@ def _record(
             receipt.order = order
             receipt.response_status = 201
             receipt.applied_at = now
-            row = _apply(order, fact, item, user=user, work=work)
+            row = _apply(order, fact, item, user=user, work=work, tracked=tracked)
             if row is None:  # the same statement was stored before, under another key
                 duplicates.append((receipt, order.pk, fact.dedupe_key))
             else:
                 receipt.fact_id_ref = row.pk
                 receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
         receipts[item.key] = receipt
+    if tracked:
+        # Courier events may have arrived before the order had this waybill: apply them now.
+        tracking_attach_locked(list(tracked.values()), work=work)
     work.flush()
     if duplicates:
         _duplicates_answer(duplicates, orders)
@@ -322,20 +327,29 @@ def _body(
 
 
 def _apply(
-    order: Order, fact: StatusFactIn, item: SystemFactIn, *, user: Any, work: OrderWork
+    order: Order,
+    fact: StatusFactIn,
+    item: SystemFactIn,
+    *,
+    user: Any,
+    work: OrderWork,
+    tracked: dict[int, Order],
 ) -> StatusFact | None:
-    """Apply one fact to its locked order, then its carrier and tracking number if given."""
+    """Apply one fact to its locked order, then its carrier and tracking number if given
+    (an order whose tracking number changed is added to ``tracked``)."""
     row = apply_fact_locked(order, fact, user=user, work=work)
-    _tracking_set(order, carrier=item.carrier, tracking_number=item.tracking_number,
-                  user=user, source=fact.system, work=work)  # fmt: skip
+    if _tracking_set(order, carrier=item.carrier, tracking_number=item.tracking_number,
+                     user=user, source=fact.system, work=work):  # fmt: skip
+        tracked[order.pk] = order
     return row
 
 
 def _tracking_set(
     order: Order, *, carrier: str, tracking_number: str, user: Any, source: str, work: OrderWork
-) -> None:
+) -> bool:
     """Set what the system says about the parcel (only the values it gives), with the
-    ``order.tracking_set`` ledger event of the shared contract.
+    ``order.tracking_set`` ledger event of the shared contract. True when the tracking number
+    changed (the caller then attaches the waybill's stored courier events).
 
     (The batch cannot call ``order_tracking_set``, which takes its own lock per order; this
     writes the same event through the batch's ``OrderWork``.)
@@ -343,7 +357,7 @@ def _tracking_set(
     wanted = {"carrier": carrier, "tracking_number": tracking_number}
     changed = [name for name, value in wanted.items() if value and getattr(order, name) != value]
     if not changed:
-        return
+        return False
     before = {"carrier": order.carrier, "tracking_number": order.tracking_number}
     for name in changed:
         setattr(order, name, wanted[name])
@@ -362,6 +376,7 @@ def _tracking_set(
             references={"reason": reason},
         )
     )
+    return "tracking_number" in changed
 
 
 def _duplicates_answer(
@@ -399,6 +414,7 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
     if not receipts:
         return
     work.fact_ids_reserve(len(receipts))
+    tracked: dict[int, Order] = {}
     now = timezone.now()
     for receipt in sorted(receipts, key=lambda r: (r.pending["occurred_at"], r.pk)):
         order = by_key[(receipt.order_channel, receipt.order_external_id)]
@@ -420,14 +436,18 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
             note=pending["note"],
         )
         row = apply_fact_locked(order, fact, user=None, work=work)
-        _tracking_set(order, carrier=pending["carrier"], tracking_number=pending["tracking_number"],
-                      user=None, source=fact.system, work=work)  # fmt: skip
+        if _tracking_set(order, carrier=pending["carrier"],
+                         tracking_number=pending["tracking_number"],
+                         user=None, source=fact.system, work=work):  # fmt: skip
+            tracked[order.pk] = order
         receipt.status = ReceiptStatus.APPLIED
         if row is None:
             receipt.response_body = _body(None, order, "duplicate", fact.milestone)
         else:
             receipt.fact_id_ref = row.pk
             receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
+    if tracked:
+        tracking_attach_locked(list(tracked.values()), work=work)
     SystemFactReceipt.objects.bulk_update(
         receipts, ["order", "applied_at", "status", "response_body", "fact_id_ref"]
     )

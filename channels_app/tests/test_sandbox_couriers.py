@@ -9,6 +9,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from channels_app.adapters.base import AccountConfig, InboundRequest, VerificationError, adapters
 from channels_app.models import QuarantinedDelivery, SystemFactReceipt
@@ -31,9 +35,11 @@ from channels_app.sandbox.generator import (
     warehouse_assortments,
     warehouse_of,
 )
-from channels_app.services import inbox_process_pending
+from channels_app.services import channel_account_create, inbox_process_pending
+from channels_app.services.system_facts import system_reporter_add
 from orderhub.choices import Milestone, TrackingStage
 from orderhub.models import Order, StatusFact, TrackingEvent, Warehouse
+from tests.factories import OrderFactory, WarehouseFactory
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 COURIERS = {
@@ -266,9 +272,7 @@ def test_a_short_run_delivers_tracking_timelines_and_system_facts(live_server: A
                 "milestone", flat=True
             )
         )
-        want = {Milestone.COLLECTED} | (
-            {Milestone.DELIVERED} if "delivered" in stages else set()
-        )
+        want = {Milestone.COLLECTED} | ({Milestone.DELIVERED} if "delivered" in stages else set())
         assert milestones == want
         first_scan = events.filter(raw_substate__in=["103", "InTransit_PickedUp", "InTransit_002"])
         collected = StatusFact.objects.get(
@@ -298,8 +302,53 @@ def test_a_short_run_delivers_tracking_timelines_and_system_facts(live_server: A
     forged_courier = [
         r for r in ledger.sent if r.category == "bad_signature" and r.kind in COURIER_KINDS
     ]
-    assert (
-        quarantined.filter(account_code__in=[f"{PREFIX}-{kind}" for kind in COURIER_KINDS]).count()
-        == len(forged_courier)
-    )
+    assert quarantined.filter(
+        account_code__in=[f"{PREFIX}-{kind}" for kind in COURIER_KINDS]
+    ).count() == len(forged_courier)
     assert datetime.now(UTC) - started < timedelta(seconds=120)
+
+
+@pytest.mark.django_db
+def test_scans_received_before_the_wms_names_the_waybill_are_attached_then() -> None:
+    """A courier push for a waybill no order owns yet is kept; when the WMS reports the
+    waybill through the facts API, the scans are attached and the collected fact applied."""
+    WarehouseFactory.create(code="WH-SH")
+    kd = channel_account_create(kind="kuaidi100", code="kd", options={}, secrets={"salt": "s"})
+    channel_account_create(kind="wms", code="wms-sh", options={"warehouse": "WH-SH"}, secrets={})
+    User.objects.create_user("wms-bot")
+    system_reporter_add(account_code="wms-sh", username="wms-bot")
+    order = OrderFactory.create(channel="shop-1", external_id="E1")
+    sandbox = delivered_order()
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = (
+        CourierEvent("info_received", now - timedelta(minutes=20), "杭州市"),
+        CourierEvent("collected", now - timedelta(minutes=10), "杭州市"),
+    )
+    account = AccountConfig("kd", "kuaidi100", {}, {"salt": "s"})
+    push = encoders.wrap(account, encoders.kuaidi100_payload(sandbox, events), sent_at=now)
+    answer = Client().post(
+        "/hooks/kd/", push.body, content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"result": True, "returnCode": "200", "message": "成功"}
+    while inbox_process_pending(limit=50):
+        pass
+    assert TrackingEvent.objects.filter(order__isnull=True).count() == 2
+
+    client = APIClient()
+    token, _new = Token.objects.get_or_create(user=User.objects.get(username="wms-bot"))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    body = {
+        "key": "k1", "system": "wms-sh", "order": {"id": order.pk}, "raw_status": "SHIPPED",
+        "occurred_at": (now - timedelta(minutes=15)).isoformat(), "carrier": "SF",
+        "tracking_number": sandbox.tracking_number,
+    }  # fmt: skip
+    response = client.post("/api/v1/facts/", body, format="json")
+    assert response.status_code == 201
+    order.refresh_from_db()
+    assert order.tracking_number == sandbox.tracking_number
+    assert TrackingEvent.objects.filter(order=order).count() == 2
+    assert TrackingEvent.objects.filter(order__isnull=True).count() == 0
+    collected = StatusFact.objects.get(order=order, system=kd.system)
+    assert (collected.milestone, collected.occurred_at) == (Milestone.COLLECTED, events[1].at)
+    assert order.status == Milestone.COLLECTED
