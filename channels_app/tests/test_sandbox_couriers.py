@@ -38,6 +38,7 @@ from channels_app.sandbox.generator import (
 from channels_app.services import channel_account_create, inbox_process_pending
 from channels_app.services.system_facts import system_reporter_add
 from orderhub.choices import Milestone, TrackingStage
+from orderhub.domain import NormalizedTracking
 from orderhub.models import Order, StatusFact, TrackingEvent, Warehouse
 from tests.factories import OrderFactory, WarehouseFactory
 
@@ -111,6 +112,7 @@ def test_each_push_verifies_and_normalizes_to_the_trace_so_far(kind: str) -> Non
         request = encoders.wrap(account, payload, sent_at=NOW)
         verified = adapter.verify(account, inbound(request))
         (tracking,) = adapter.normalize(account, payload_parse(verified.payload))
+        assert isinstance(tracking, NormalizedTracking)
         assert tracking.tracking_number == order.tracking_number
         got = sorted(
             (event.occurred_at, event.stage, event.raw_state, event.raw_substate)
