@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -354,3 +356,44 @@ def test_scans_received_before_the_wms_names_the_waybill_are_attached_then() -> 
     collected = StatusFact.objects.get(order=order, system=kd.system)
     assert (collected.milestone, collected.occurred_at) == (Milestone.COLLECTED, events[1].at)
     assert order.status == Milestone.COLLECTED
+
+
+@pytest.mark.django_db
+def test_setup_creates_every_account_once_and_the_summary_counts_each_interface(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    WarehouseFactory.create(code="WH-SH")
+    configs: list[engine.RunConfig] = []
+
+    def fake_run(accounts: Any, config: engine.RunConfig, progress: Any = None) -> engine.Ledger:
+        configs.append(config)
+        ledger = engine.Ledger()
+        for kind, category in [("webform", "normal"), ("webform", "bad_signature"),
+                               ("track17", "normal"), ("wms", "stock")]:  # fmt: skip
+            ledger.add(engine.Sent(kind, "x", "", category, 200, 1.0))
+        return ledger
+
+    monkeypatch.setattr(engine, "run", fake_run)
+    first, second = StringIO(), StringIO()
+    call_command("sandbox", "--setup", "--count", "1", "--kinds", "webform", stdout=first)
+    call_command("sandbox", "--setup", "--count", "1", "--kinds", "webform", stdout=second)
+    assert [line for line in first.getvalue().splitlines() if line.startswith("created")] == [
+        "created account sandbox-webform: webhook path /hooks/sandbox-webform/",
+        "created account sandbox-kuaidi100: webhook path /hooks/sandbox-kuaidi100/",
+        "created account sandbox-track17: webhook path /hooks/sandbox-track17/",
+        "created account sandbox-aftership: webhook path /hooks/sandbox-aftership/",
+        "created account sandbox-wms-wh-sh: reports to /api/v1/facts/",
+        "created account sandbox-erp: reports to /api/v1/facts/",
+    ]
+    assert "created" not in second.getvalue()
+    assert second.getvalue().splitlines()[-1] == (
+        "done: 4 deliveries (2 channel, 1 courier, 1 facts API), 0 errors (5xx or no answer)"
+    )
+    config = configs[-1]
+    assert [account.kind for account in config.couriers] == list(COURIER_KINDS)
+    assert config.systems is not None
+    assert config.systems.wms == {"WH-SH": "sandbox-wms-wh-sh"}
+    assert config.systems.token == Token.objects.get(user__username="sandbox-reporter").key
+    only = StringIO()
+    call_command("sandbox", "--channels-only", "--count", "1", "--kinds", "webform", stdout=only)
+    assert (configs[-1].couriers, configs[-1].systems) == ((), None)
