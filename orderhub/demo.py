@@ -1,10 +1,17 @@
-"""Demo data: warehouses, SKUs, customers and a few hundred orders in every milestone.
+"""Demo data: warehouses, SKUs, customers and a few hundred *seed* orders in every milestone.
 
-Orders are created through the same services as real traffic (``order_upsert`` with status
-facts from the channel, the warehouse, the ERP and the courier), so their history, facts and
-ledger look like real ones. Deterministic for a given seed: order ids come from the seed and
-a per-channel counter, never from the clock (times are relative to ``now``), so a run on any
-later day finds the orders of the first one and adds none.
+This is the seed only. Seed orders are created in-process through the same services as real
+traffic (``order_upsert`` with status facts), so their history, facts and ledger look like
+real ones, but nothing here arrived through an interface: the facts that stand for the
+warehouse, the ERP and the courier are labelled as seed systems (``seed:wms:WH-SH``,
+``seed:erp:k3``, ``seed:courier:kuaidi100``) so they are never mistaken for received ones.
+What the WMS, ERP and couriers report live comes from ``manage.py sandbox`` (part of
+``make demo``): Kuaidi100, 17TRACK and AfterShip pushes through ``/hooks/<code>/`` and a WMS
+per warehouse and an ERP through ``/api/v1/facts/`` and ``/api/v1/stock/``.
+
+Deterministic for a given seed: order ids come from the seed and a per-channel counter, never
+from the clock (times are relative to ``now``), so a run on any later day finds the orders of
+the first one and adds none.
 """
 
 from __future__ import annotations
@@ -83,6 +90,8 @@ ADDRESSES = [
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "婷", "强", "霞", "鹏"]
 CARRIERS = [("SF", "SF"), ("YTO", "YT"), ("ZTO", "7"), ("JD", "JDV")]
+# The system name prefix of the seed's in-process WMS, ERP and courier facts.
+SEED_PREFIX = "seed:"
 
 
 @dataclass(frozen=True)
@@ -225,11 +234,13 @@ def _orders(
 def _facts(
     rng: random.Random, kind: str, channel: str, warehouse: str, final: str, placed_at: datetime
 ) -> tuple[list[StatusFactIn], bool]:
+    # The channel's facts stand for the seed order's own channel; the others are labelled as
+    # seed: no WMS, ERP or courier said them (the sandbox's systems report live).
     systems = {
         "channel": f"{kind}:{channel}",
-        "erp": "erp:k3",
-        "wms": f"wms:{warehouse}",
-        "courier": "courier:kuaidi100",
+        "erp": f"{SEED_PREFIX}erp:k3",
+        "wms": f"{SEED_PREFIX}wms:{warehouse}",
+        "courier": f"{SEED_PREFIX}courier:kuaidi100",
     }
     path: list[str]
     if final == Milestone.CANCELLED:

@@ -42,5 +42,7 @@ ADAPTER_MODULES: tuple[str, ...] = (
     "channels_app.adapters.kuaidi100.client",
     "channels_app.adapters.track17.mapping",
     "channels_app.adapters.aftership.mapping",
-    "channels_app.adapters.system_feeds.mapping",
+    "channels_app.adapters.wms.mapping",
+    "channels_app.adapters.erp.mapping",
+    "channels_app.adapters.tms.mapping",
 )

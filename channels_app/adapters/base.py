@@ -118,3 +118,29 @@ class ChannelAdapter:
 
 
 adapters: Registry[type[ChannelAdapter]] = Registry("channel adapters")
+
+
+# The merchant's own systems (WMS, ERP, TMS) report through ``POST /api/v1/facts/`` and
+# ``/api/v1/stock/`` with a token (``channels_app.api``), never by webhook.
+SYSTEM_KINDS: tuple[str, ...] = ("wms", "erp", "tms")
+
+
+class SystemFeedAdapter(ChannelAdapter):
+    """Base of the system kinds: their options and shipped status words; nothing arrives by
+    webhook, so a delivery to ``/hooks/<code>/`` is refused."""
+
+    options: ClassVar[tuple[OptionSpec, ...]] = (
+        OptionSpec(
+            "warehouse",
+            "Code of the warehouse this system speaks for (left out: every warehouse)",
+            required=False,
+        ),
+    )
+
+    def verify(self, account: AccountConfig, request: InboundRequest) -> Verified:
+        raise VerificationError(
+            f"{account.kind} accounts report through POST /api/v1/facts/; there is no webhook"
+        )
+
+    def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
+        raise NormalizeError(f"{account.kind} accounts report through the facts API")

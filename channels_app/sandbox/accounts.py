@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
 
 from channels_app.adapters.base import AccountConfig
 from channels_app.models import ChannelAccount
 from channels_app.selectors import channel_account_config_get
 from channels_app.services import channel_account_create
 from channels_app.services.accounts import WRITEBACK_NEEDS, WRITEBACK_OFF, WRITEBACK_OPTION
+from channels_app.services.system_facts import system_reporter_add
+from orderhub.models import Warehouse
 
 
 def key_folder() -> Path:
@@ -59,6 +64,12 @@ def _settings_for(kind: str, code: str) -> tuple[dict[str, str], dict[str, str]]
         return {}, {"token": _token(16), "aes_key": _token(43), "owner_key": f"ding{_token(16)}"}
     if kind == "webform":
         return {}, {"hmac_secret": _token(40)}
+    if kind == "kuaidi100":
+        return {}, {"salt": _token(24)}
+    if kind == "track17":
+        return {}, {"security_key": _token(32)}
+    if kind == "aftership":
+        return {}, {"webhook_secret": _token(32)}
     raise ValueError(f"the sandbox does not play {kind!r}")
 
 
@@ -89,3 +100,61 @@ def private_key_for(code: str) -> rsa.RSAPrivateKey | None:
         return None
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     return key if isinstance(key, rsa.RSAPrivateKey) else None
+
+
+@dataclass(frozen=True, slots=True)
+class SystemAccounts:
+    """The sandbox's WMS per warehouse, its ERP and the API token they report with."""
+
+    wms: dict[str, str]  # warehouse code -> account code
+    erp: str
+    token: str
+
+
+def reporter_username(prefix: str = "sandbox") -> str:
+    return f"{prefix}-reporter"
+
+
+def system_code(kind: str, warehouse: str = "", prefix: str = "sandbox") -> str:
+    return f"{prefix}-{kind}-{warehouse.lower()}" if warehouse else f"{prefix}-{kind}"
+
+
+def sandbox_systems_setup(*, prefix: str = "sandbox") -> list[str]:
+    """Create a WMS account per active warehouse, one ERP, the reporter user allowed for all of
+    them and its API token; existing ones are kept. Returns the account codes created."""
+    created = []
+    wanted = [
+        ("wms", code, {"warehouse": code})
+        for code in Warehouse.objects.filter(is_active=True)
+        .order_by("code")
+        .values_list("code", flat=True)
+    ]
+    wanted.append(("erp", "", {}))
+    user, _new = get_user_model().objects.get_or_create(username=reporter_username(prefix))
+    Token.objects.get_or_create(user=user)
+    for kind, warehouse, options in wanted:
+        code = system_code(kind, warehouse, prefix)
+        if not ChannelAccount.objects.filter(code=code).exists():
+            channel_account_create(
+                kind=kind, code=code, name=f"Sandbox {kind} {warehouse}".strip(),
+                options=options, secrets={},
+            )  # fmt: skip
+            created.append(code)
+        system_reporter_add(account_code=code, username=user.get_username())
+    return created
+
+
+def sandbox_systems(*, prefix: str = "sandbox") -> SystemAccounts | None:
+    """The sandbox's system accounts and token, or ``None`` before ``sandbox_systems_setup``."""
+    user = get_user_model().objects.filter(username=reporter_username(prefix)).first()
+    token = Token.objects.filter(user=user).values_list("key", flat=True).first() if user else None
+    erp = system_code("erp", prefix=prefix)
+    if token is None or not ChannelAccount.objects.filter(code=erp).exists():
+        return None
+    wms = {
+        account.options.get("warehouse", ""): account.code
+        for account in ChannelAccount.objects.filter(
+            kind="wms", code__startswith=f"{prefix}-wms-", enabled=True
+        )
+    }
+    return SystemAccounts(wms=dict(sorted(wms.items())), erp=erp, token=token)

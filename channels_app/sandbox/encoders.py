@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -27,8 +27,16 @@ from channels_app.adapters import common
 from channels_app.adapters.base import AccountConfig
 from channels_app.adapters.dingtalk import encrypt as dingtalk_encrypt
 from channels_app.adapters.dingtalk import signature as dingtalk_signature
+from channels_app.adapters.kuaidi100 import kuaidi100_sign
+from channels_app.adapters.track17 import track17_sign
 from channels_app.adapters.webform import sign as webform_sign
-from channels_app.sandbox.generator import SandboxOrder
+from channels_app.sandbox.generator import (
+    CARRIER,
+    SYSTEM_CARRIER,
+    CourierEvent,
+    SandboxOrder,
+    SystemFact,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +464,179 @@ def webform_payload(order: SandboxOrder, step: int) -> Payload:
     return Payload(dumps(body), delivery, "order")
 
 
+# --- courier pushes (each carries the waybill's whole trace so far) ------------------------
+
+KUAIDI100_CODES = {
+    "info_received": ("101", "已下单", "顺丰速运 已收到寄件信息"),
+    "collected": ("103", "揽收", "顺丰速运 已收取快件"),
+    "in_transit": ("1002", "干线", "快件到达【{place}转运中心】"),
+    "out_for_delivery": ("5", "派件", "快件正在派送中，请您准备签收"),  # noqa: RUF001
+    "delivered": ("301", "签收", "您的快件已签收，感谢使用顺丰"),  # noqa: RUF001
+}
+TRACK17_STATES = {
+    "info_received": ("InfoReceived", "InfoReceived", "已下单"),
+    "collected": ("PickedUp", "InTransit_PickedUp", "顺丰速运 已收取快件"),
+    "in_transit": ("Arrival", "InTransit_Other", "快件到达转运中心"),
+    "out_for_delivery": ("OutForDelivery", "OutForDelivery_Other", "快件正在派送中"),
+    "delivered": ("Delivered", "Delivered_Other", "已签收"),
+}
+AFTERSHIP_TAGS = {
+    "info_received": ("InfoReceived", "InfoReceived_001", "Shipment information received"),
+    "collected": ("InTransit", "InTransit_002", "Picked up by the courier"),
+    "in_transit": ("InTransit", "InTransit_001", "Arrived at the sorting center"),
+    "out_for_delivery": ("OutForDelivery", "OutForDelivery_001", "Out for delivery"),
+    "delivered": ("Delivered", "Delivered_001", "Delivered"),
+}
+
+
+def kuaidi100_payload(order: SandboxOrder, events: tuple[CourierEvent, ...]) -> Payload:
+    """The subscription push: form ``param`` (the trace, newest first, China times)."""
+    done = events[-1].stage == "delivered"
+    data = []
+    for event in reversed(events):
+        code, word, context = KUAIDI100_CODES[event.stage]
+        data.append(
+            {
+                "time": china(event.at),
+                "context": context.format(place=event.place),
+                "ftime": china(event.at),
+                "areaCode": None,
+                "areaName": event.place,
+                "status": word,
+                "location": "",
+                "statusCode": code,
+            }
+        )
+    param = {
+        "status": "shutdown" if done else "polling",
+        "billstatus": "check" if done else "got",
+        "message": "",
+        "lastResult": {
+            "message": "ok",
+            "nu": order.tracking_number,
+            "ischeck": "1" if done else "0",
+            "com": CARRIER["kuaidi100"],
+            "status": "200",
+            "data": data,
+            "state": KUAIDI100_CODES[events[-1].stage][0],
+            "condition": "F00",
+            "isLoop": False,
+        },
+    }
+    return Payload(dumps(param), "", "tracking")
+
+
+def track17_payload(order: SandboxOrder, events: tuple[CourierEvent, ...]) -> Payload:
+    rows = []
+    for event in reversed(events):
+        stage, sub, description = TRACK17_STATES[event.stage]
+        rows.append(
+            {
+                "time_iso": event.at.isoformat(),
+                "time_utc": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "description": description,
+                "location": event.place,
+                "stage": stage,
+                "sub_status": sub,
+            }
+        )
+    latest = rows[0]
+    body = {
+        "event": "TRACKING_UPDATED",
+        "data": {
+            "number": order.tracking_number,
+            "carrier": CARRIER["track17"],
+            "param": None,
+            "tag": "",
+            "track_info": {
+                "latest_status": {
+                    "status": latest["sub_status"].split("_")[0],
+                    "sub_status": latest["sub_status"],
+                    "sub_status_descr": None,
+                },
+                "latest_event": {k: v for k, v in latest.items() if k != "sub_status"},
+                "tracking": {
+                    "providers": [
+                        {"provider": {"key": CARRIER["track17"], "name": "SF Express"},
+                         "events": rows}
+                    ]
+                },
+            },
+        },
+    }  # fmt: skip
+    return Payload(dumps(body), "", "TRACKING_UPDATED")
+
+
+def aftership_payload(order: SandboxOrder, events: tuple[CourierEvent, ...]) -> Payload:
+    checkpoints = []
+    for event in events:
+        tag, subtag, message = AFTERSHIP_TAGS[event.stage]
+        checkpoints.append(
+            {
+                "checkpoint_time": event.at.isoformat(),
+                "tag": tag,
+                "subtag": subtag,
+                "subtag_message": message,
+                "message": message,
+                "location": event.place,
+                "city": event.place,
+                "country_name": "China",
+                "slug": CARRIER["aftership"],
+            }
+        )
+    last_tag, last_subtag, last_message = AFTERSHIP_TAGS[events[-1].stage]
+    # One event id per (run, order, push): a redelivery repeats it, another run never does.
+    event_id = event_uuid(order, len(events), 5)
+    body = {
+        "event": "tracking_update",
+        "event_id": event_id,
+        "is_tracking_first_tag": len(events) == 1,
+        "ts": unix(events[-1].at),
+        "msg": {
+            "id": f"sbx{order.run:07x}{order.number:08x}",
+            "tracking_number": order.tracking_number,
+            "slug": CARRIER["aftership"],
+            "tag": last_tag,
+            "subtag": last_subtag,
+            "subtag_message": last_message,
+            "checkpoints": checkpoints,
+        },
+    }
+    return Payload(dumps(body), event_id, "tracking_update")
+
+
+COURIER_PAYLOADS: dict[str, Callable[[SandboxOrder, tuple[CourierEvent, ...]], Payload]] = {
+    "kuaidi100": kuaidi100_payload,
+    "track17": track17_payload,
+    "aftership": aftership_payload,
+}
+
+
+# --- the facts API (the merchant's WMS and ERP) -------------------------------------------------
+
+
+def system_fact_body(
+    code: str, channel: str, order: SandboxOrder, fact: SystemFact
+) -> dict[str, Any]:
+    """One fact of ``POST /api/v1/facts/`` from system ``code`` about ``order`` of the channel
+    account ``channel``; its key is unique per (system, run, order, word)."""
+    body: dict[str, Any] = {
+        "key": f"{code}-{order.run:x}-{order.number}-{fact.system}-{fact.raw_status}".lower(),
+        "system": code,
+        "order": {"channel": channel, "external_id": order.external_id},
+        "raw_status": fact.raw_status,
+        "occurred_at": fact.at.isoformat(),
+    }
+    if fact.with_tracking:
+        body.update(carrier=SYSTEM_CARRIER, tracking_number=order.tracking_number)
+    return body
+
+
+def api_request(path: str, token: str, value: Any) -> Request:
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    return Request(path, headers, dumps(value), {})
+
+
 PAYLOADS: dict[str, Callable[[SandboxOrder, int], Payload]] = {
     "shopify": shopify_payload,
     "woocommerce": woocommerce_payload,
@@ -567,6 +748,19 @@ def wrap(
             "X-OrderHub-Delivery": payload.delivery_id,
         }
         return Request(path, headers, data, {})
+    if kind == "kuaidi100":
+        param = data.decode()
+        body = urlencode({"param": param, "sign": kuaidi100_sign(param, account.secrets["salt"])})
+        headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+        return Request(path, headers, body.encode(), {})
+    if kind == "track17":
+        headers = {"Content-Type": "application/json", "sign": track17_sign(
+            data, account.secrets["security_key"])}  # fmt: skip
+        return Request(path, headers, data, {})
+    if kind == "aftership":
+        signature = common.hmac_sha256_b64(account.secrets["webhook_secret"], data)
+        headers = {"Content-Type": "application/json", "aftership-hmac-sha256": signature}
+        return Request(path, headers, data, {})
     raise ValueError(f"the sandbox does not play {kind!r}")
 
 
@@ -577,6 +771,8 @@ SIGNATURE_HEADERS = {
     "youzan": "Event-Sign",
     "wechat_pay": "Wechatpay-Signature",
     "webform": "X-OrderHub-Signature",
+    "track17": "sign",
+    "aftership": "aftership-hmac-sha256",
 }
 
 
@@ -597,6 +793,10 @@ def bad_signature(kind: str, request: Request, variant: int) -> Request:
         return replace(
             request, query={**request.query, "msg_signature": _flip(request.query["msg_signature"])}
         )
+    if kind == "kuaidi100":  # the sign is a form field of the body
+        form = parse_qs(request.body.decode(), keep_blank_values=True)
+        fields = {"param": form["param"][0], "sign": _flip(form["sign"][0])}
+        return replace(request, body=urlencode(fields).encode())
     name = SIGNATURE_HEADERS[kind]
     return replace(request, headers={**request.headers, name: _flip(request.headers[name])})
 

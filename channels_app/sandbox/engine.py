@@ -13,6 +13,7 @@ first (``manage.py sandbox`` picks a random one per start).
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import time
@@ -21,13 +22,30 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
 from channels_app.adapters.base import AccountConfig
 from channels_app.sandbox import encoders
-from channels_app.sandbox.accounts import private_key_for
-from channels_app.sandbox.generator import generate_order
+from channels_app.sandbox.accounts import SystemAccounts, private_key_for
+from channels_app.sandbox.generator import (
+    CATALOGUE,
+    COURIER_KINDS,
+    CourierEvent,
+    SandboxOrder,
+    courier_events,
+    courier_kind_of,
+    final_with_systems,
+    generate_order,
+    system_facts,
+    warehouse_assortments,
+    warehouse_of,
+)
+
+FACTS_PATH = "/api/v1/facts/"
+STOCK_PATH = "/api/v1/stock/"
+STOCK_ON_HAND = 100_000  # ample: the sandbox's orders never run a warehouse out
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +64,10 @@ class Ledger:
 
     sent: list[Sent] = field(default_factory=list)
     expected: dict[tuple[str, str], str] = field(default_factory=dict)
+    # tracking number -> (channel code, external id, the courier stages sent for it)
+    waybills: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    # (system account code, key) of every facts-API fact planned
+    fact_keys: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, record: Sent) -> None:
@@ -60,6 +82,20 @@ class Ledger:
         with self.lock:
             return Counter(record.status for record in self.sent)
 
+    def groups(self) -> Counter[str]:
+        """Deliveries per interface: ``channel`` (webhooks), ``courier`` (tracking pushes),
+        ``facts_api`` (the WMS and ERP, stock included)."""
+        with self.lock:
+            return Counter(_group(record.kind) for record in self.sent)
+
+
+def _group(kind: str) -> str:
+    if kind in COURIER_KINDS:
+        return "courier"
+    if kind in ("wms", "erp", "tms"):
+        return "facts_api"
+    return "channel"
+
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
@@ -73,6 +109,10 @@ class RunConfig:
     threads: int = 16
     max_seconds: float = 0.0  # 0 = no limit
     run: int = 0  # 0 <= run < 2**28; part of every order and delivery id
+    # The tracking providers to play (one account per courier kind) and the WMS/ERP reporting
+    # through the facts API; empty / None: only the channels.
+    couriers: tuple[AccountConfig, ...] = ()
+    systems: SystemAccounts | None = None
 
 
 _local = threading.local()
@@ -120,20 +160,42 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
     keys = {a.code: private_key_for(a.code) for a in accounts if a.kind == "wechat_pay"}
     later: list[tuple[int, Job]] = []  # (due job index, job)
     emitted, number = 0, 0
+    couriers = {account.kind: account for account in config.couriers}
+    systems = config.systems
+    assortments = warehouse_assortments(list(systems.wms)) if systems else []
     while config.count == 0 or emitted < config.count:
         account = accounts[number % len(accounts)]
         order = generate_order(account.kind, number, rng, datetime.now(UTC), run=config.run)
         number += 1
-        ledger.expected[(account.code, order.external_id)] = order.final_milestone
-        steps = list(range(len(order.steps)))
-        rng.shuffle(steps)
-        for step in steps:
-            payload = encoders.PAYLOADS[account.kind](order, step)
-            now = datetime.now(UTC)
-            request = encoders.wrap(
-                account, payload, sent_at=now, private_key=keys.get(account.code)
-            )
-            item = (account.kind, account.code, order.external_id, "normal", request)
+        now = datetime.now(UTC)
+        units: list[tuple[str, str, encoders.Request, encoders.Payload | None]] = [
+            (account.kind, account.code, *_channel_request(account, order, step, now, keys))
+            for step in range(len(order.steps))
+        ]
+        stages: tuple[str, ...] = ()
+        if couriers or systems:
+            others = _other_systems(order, account.code, rng, systems, assortments)
+            for _kind, code, request, _payload in others:
+                parsed = json.loads(request.body)
+                for body in parsed if isinstance(parsed, list) else [parsed]:
+                    ledger.fact_keys.add((code, body["key"]))
+            units += others
+            if couriers:
+                events = courier_events(order, rng)
+                if events and courier_kind_of(order) in couriers:
+                    stages = tuple(event.stage for event in events)
+                    courier = couriers[courier_kind_of(order)]
+                    units += _courier_requests(order, events, courier, now)
+                    ledger.waybills[order.tracking_number] = (
+                        account.code, order.external_id, stages,
+                    )  # fmt: skip
+            final = final_with_systems(order, stages, with_systems=systems is not None)
+        else:
+            final = order.final_milestone
+        ledger.expected[(account.code, order.external_id)] = final
+        rng.shuffle(units)
+        for index, (kind, code, request, payload) in enumerate(units):
+            item = (kind, code, order.external_id, "normal", request)
             job: Job = [item]
             if rng.random() < p_dup:
                 if rng.random() < 1 / 3:
@@ -142,12 +204,13 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
                     later.append(
                         (emitted + rng.randint(1, 40), [(*item[:3], "duplicate", request)])
                     )
-            if rng.random() < p_bad:
-                bad = encoders.bad_signature(account.kind, request, rng.randint(0, 1))
+            signed = kind not in ("wms", "erp")
+            if signed and rng.random() < p_bad:
+                bad = encoders.bad_signature(kind, request, rng.randint(0, 1))
                 later.append((emitted + rng.randint(0, 10), [(*item[:3], "bad_signature", bad)]))
-            if rng.random() < p_hostile:
+            if payload is not None and rng.random() < p_hostile:
                 variant = rng.choice(encoders.HOSTILE_KINDS)
-                marker = f"h{config.seed}-{config.run:x}-{number}-{step}-{rng.getrandbits(32):08x}"
+                marker = f"h{config.seed}-{config.run:x}-{number}-{index}-{rng.getrandbits(32):08x}"
                 body = encoders.hostile_payload(account.kind, variant, marker, payload.data)
                 hostile = encoders.Payload(body, marker, payload.event_type)
                 bad_request = encoders.wrap(
@@ -170,6 +233,80 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
         yield extra
 
 
+def _channel_request(
+    account: AccountConfig,
+    order: SandboxOrder,
+    step: int,
+    now: datetime,
+    keys: dict[str, Any],
+) -> tuple[encoders.Request, encoders.Payload]:
+    payload = encoders.PAYLOADS[account.kind](order, step)
+    return encoders.wrap(account, payload, sent_at=now, private_key=keys.get(account.code)), payload
+
+
+def _courier_requests(
+    order: SandboxOrder, events: tuple[CourierEvent, ...], account: AccountConfig, now: datetime
+) -> list[tuple[str, str, encoders.Request, encoders.Payload | None]]:
+    """One push per scan, each carrying the trace so far (as the providers push)."""
+    result: list[tuple[str, str, encoders.Request, encoders.Payload | None]] = []
+    for count in range(1, len(events) + 1):
+        payload = encoders.COURIER_PAYLOADS[account.kind](order, events[:count])
+        request = encoders.wrap(account, payload, sent_at=now)
+        result.append((account.kind, account.code, request, None))
+    return result
+
+
+def _other_systems(
+    order: SandboxOrder,
+    channel: str,
+    rng: random.Random,
+    systems: SystemAccounts | None,
+    assortments: list[tuple[str, frozenset[str]]],
+) -> list[tuple[str, str, encoders.Request, encoders.Payload | None]]:
+    """The WMS's and the ERP's facts about ``order`` as facts-API requests: the ERP's one by
+    one, the WMS's one by one or (half of the orders) as one batch."""
+    if systems is None:
+        return []
+    facts = system_facts(order)
+    wms_code = systems.wms.get(warehouse_of(order, assortments), "")
+    result: list[tuple[str, str, encoders.Request, encoders.Payload | None]] = []
+    batch: list[dict[str, Any]] = []
+    for fact in facts:
+        code = systems.erp if fact.system == "erp" else wms_code
+        if not code:
+            continue
+        body = encoders.system_fact_body(code, channel, order, fact)
+        if fact.system == "wms" and rng.random() < 0.5:
+            batch.append(body)
+            continue
+        request = encoders.api_request(FACTS_PATH, systems.token, body)
+        result.append((fact.system, code, request, None))
+    if batch:
+        result.append(
+            ("wms", wms_code, encoders.api_request(FACTS_PATH, systems.token, batch), None)
+        )
+    return result
+
+
+def stock_report(config: RunConfig, ledger: Ledger) -> None:
+    """Each sandbox WMS reports ample stock of what its warehouse holds (one request each)."""
+    systems = config.systems
+    if systems is None:
+        return
+    for warehouse, held in warehouse_assortments(list(systems.wms)):
+        code = systems.wms[warehouse]
+        levels = [
+            {"sku": sku, "warehouse": warehouse, "on_hand": STOCK_ON_HAND}
+            for sku, _title, _price in CATALOGUE
+            if sku in held
+        ]
+        body = {"system": code, "levels": levels}
+        status, elapsed = _send(
+            config.url, encoders.api_request(STOCK_PATH, systems.token, body), None
+        )
+        ledger.add(Sent("wms", code, "", "stock", status, elapsed))
+
+
 def run(
     accounts: list[AccountConfig],
     config: RunConfig,
@@ -178,6 +315,7 @@ def run(
 ) -> Ledger:
     """Send ``config.count`` deliveries (0 = forever) or until ``max_seconds``; the ledger."""
     ledger = Ledger()
+    stock_report(config, ledger)
     started = time.monotonic()
     next_report = started + 1
     interval = 1 / config.rate if config.rate > 0 else 0

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from channels_app.adapters.common import CHINA_TZ
-from orderhub.choices import Milestone, OrderType
+from orderhub.choices import FORWARD_PATH, Milestone, OrderType
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = [
@@ -276,3 +276,147 @@ def generate_order(
         tracking_number=f"SF{rng.randint(10**11, 10**12 - 1)}",
         run=run,
     )
+
+
+# --- the other systems: couriers, the warehouse's WMS, the ERP -------------------------------
+
+COURIER_KINDS = ("kuaidi100", "track17", "aftership")
+# What a courier reports, in order; the milestone each reaches with the shipped defaults
+# (in transit = the carrier's first scan = collected; signed = delivered).
+COURIER_STAGES = ("info_received", "collected", "in_transit", "out_for_delivery", "delivered")
+COURIER_MILESTONES = {
+    "collected": Milestone.COLLECTED,
+    "in_transit": Milestone.COLLECTED,
+    "out_for_delivery": Milestone.COLLECTED,
+    "delivered": Milestone.DELIVERED,
+}
+COURIER_PLACES = ("杭州市", "上海市", "广州市", "成都市", "武汉市", "北京市")
+# WMS and ERP words (the shipped default mappings) and the milestone each stands for.
+WMS_MILESTONES = {
+    "ACCEPTED": Milestone.WAREHOUSE_ACCEPTED,
+    "PICKED": Milestone.WAREHOUSE_ACCEPTED,
+    "PACKED": Milestone.PICKED_PACKED,
+    "LABELED": Milestone.WAYBILL_ISSUED,
+    "SHIPPED": Milestone.HANDED_OVER,
+}
+ERP_MILESTONES = {"APPROVED": Milestone.STOCK_LOCKED, "SHIPPED": Milestone.HANDED_OVER}
+# Kinds whose orders the merchant's warehouse fulfils (a payment notice or an approval is not
+# an order the WMS ships).
+FULFILLED_KINDS = ("shopify", "woocommerce", "douyin", "youzan", "webform")
+CARRIER = {"kuaidi100": "shunfeng", "track17": 100012, "aftership": "sf-express"}
+SYSTEM_CARRIER = "SF"
+
+
+@dataclass(frozen=True, slots=True)
+class CourierEvent:
+    stage: str  # one of COURIER_STAGES
+    at: datetime
+    place: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemFact:
+    system: str  # "wms" or "erp"
+    raw_status: str
+    at: datetime
+    with_tracking: bool
+
+
+def courier_events(order: SandboxOrder, rng: random.Random) -> tuple[CourierEvent, ...]:
+    """The courier's scans of a shipped order's waybill, oldest first (none if not shipped):
+    up to the signature when the channel says delivered, else up to in transit."""
+    if "shipped" not in order.steps:
+        return ()
+    shipped_at = order.step_times[order.steps.index("shipped")]
+    delivered = "delivered" in order.steps
+    stages = COURIER_STAGES if delivered else COURIER_STAGES[: rng.choice([2, 3, 3])]
+    if delivered:
+        end = order.step_times[order.steps.index("delivered")]
+        span = max((end - shipped_at).total_seconds(), 60.0)
+        times = [
+            shipped_at + timedelta(seconds=int(span * (i + 1) / len(stages)))
+            for i in range(len(stages))
+        ]
+    else:
+        times, at = [], shipped_at
+        for _stage in stages:
+            at += timedelta(minutes=rng.randint(5, 40), seconds=rng.randint(0, 59))
+            times.append(at)
+    places = [rng.choice(COURIER_PLACES) for _stage in stages]
+    if delivered:
+        places[-1] = order.city
+    return tuple(
+        CourierEvent(stage, at.astimezone(CHINA_TZ), place)
+        for stage, at, place in zip(stages, times, places, strict=True)
+    )
+
+
+def courier_kind_of(order: SandboxOrder) -> str:
+    """The tracking provider that follows this order's waybill (spread by order number)."""
+    return COURIER_KINDS[order.number % len(COURIER_KINDS)]
+
+
+def system_facts(order: SandboxOrder) -> tuple[SystemFact, ...]:
+    """What the WMS and the ERP report for a paid order, oldest first: the ERP approves it,
+    the WMS accepts and picks it; once shipped, the WMS packs, labels and ships it (with the
+    carrier and tracking number) and the ERP books the shipment."""
+    if order.kind not in FULFILLED_KINDS or "paid" not in order.steps:
+        return ()
+    paid_at = order.step_times[order.steps.index("paid")]
+    facts = [
+        SystemFact("erp", "APPROVED", paid_at + timedelta(seconds=30), False),
+        SystemFact("wms", "ACCEPTED", paid_at + timedelta(seconds=45), False),
+    ]
+    if "shipped" not in order.steps:
+        return (*facts, SystemFact("wms", "PICKED", paid_at + timedelta(seconds=90), False))
+    shipped_at = order.step_times[order.steps.index("shipped")]
+    step = (shipped_at - paid_at) / 5
+    facts += [
+        SystemFact("wms", "PICKED", paid_at + step, False),
+        SystemFact("wms", "PACKED", paid_at + step * 2, False),
+        SystemFact("wms", "LABELED", paid_at + step * 3, True),
+        SystemFact("wms", "SHIPPED", paid_at + step * 4, True),
+        SystemFact("erp", "SHIPPED", shipped_at, True),
+    ]
+    return tuple(facts)
+
+
+def final_with_systems(
+    order: SandboxOrder, courier_stages: tuple[str, ...], *, with_systems: bool
+) -> str:
+    """The order's final milestone once the WMS, ERP and courier have reported too: the
+    furthest forward milestone anyone reports (facts never move an order backwards)."""
+    final = order.final_milestone
+    if final == Milestone.CANCELLED:
+        return final
+    facts = system_facts(order) if with_systems else ()
+    reached = [final, *(WMS_MILESTONES.get(f.raw_status) for f in facts)]
+    reached += [
+        COURIER_MILESTONES[stage] for stage in courier_stages if stage in COURIER_MILESTONES
+    ]
+    return max((m for m in reached if m), key=FORWARD_PATH.index)
+
+
+def warehouse_assortments(codes: list[str]) -> list[tuple[str, frozenset[str]]]:
+    """Which catalogue SKUs each sandbox warehouse stocks (by code): every warehouse but the
+    last holds a rotating seven of the ten, the last holds all, so orders spread over them."""
+    codes = sorted(codes)
+    skus = [sku for sku, _title, _price in CATALOGUE]
+    result = []
+    for index, code in enumerate(codes):
+        if index == len(codes) - 1:
+            held = frozenset(skus)
+        else:
+            held = frozenset(sku for j, sku in enumerate(skus) if (j + index * 3) % len(skus) < 7)
+        result.append((code, held))
+    return result
+
+
+def warehouse_of(order: SandboxOrder, assortments: list[tuple[str, frozenset[str]]]) -> str:
+    """The warehouse OrderHub reserves the order's lines in: the first (by code) that stocks
+    every line (the sandbox's WMSs report ample stock of what they hold)."""
+    wanted = {line.sku for line in order.lines}
+    for code, held in assortments:
+        if wanted <= held:
+            return code
+    return assortments[-1][0] if assortments else ""

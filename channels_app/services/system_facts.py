@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from channels_app.adapters.system_feeds.mapping import SYSTEM_KINDS
+from channels_app.adapters.base import SYSTEM_KINDS
 from channels_app.models import ChannelAccount, ReceiptStatus, SystemFactReceipt, SystemReporter
 from channels_app.services.mapping import status_map_for_kind
 from orderhub.choices import FactOutcome
@@ -175,7 +175,6 @@ def _record(
         )
     }
     first: dict[str, int] = {}
-    tracked: dict[int, Order] = {}
     for index, item in enumerate(items):
         if item.key not in stored:
             first.setdefault(item.key, index)
@@ -191,6 +190,7 @@ def _record(
     )
     known = [item for item in new if _order_of(item, orders) is not None]
     work.fact_ids_reserve(len(known))
+    tracked: dict[int, Order] = {}
     receipts: dict[str, SystemFactReceipt] = {}
     duplicates: list[tuple[SystemFactReceipt, int, str]] = []
     now = timezone.now()
@@ -221,7 +221,8 @@ def _record(
                 receipt.fact_id_ref = row.pk
                 receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
         receipts[item.key] = receipt
-    if tracked:  # courier events that arrived before the order had this waybill apply now
+    if tracked:
+        # Courier events may have arrived before the order had this waybill: apply them now.
         tracking_attach_locked(list(tracked.values()), work=work)
     work.flush()
     if duplicates:
@@ -342,25 +343,20 @@ def _apply(
     tracked: dict[int, Order],
 ) -> StatusFact | None:
     """Apply one fact to its locked order, then its carrier and tracking number if given
-    (an order whose waybill changed goes into ``tracked``)."""
+    (an order whose tracking number changed is added to ``tracked``)."""
     row = apply_fact_locked(order, fact, user=user, work=work)
-    _tracking_set(order, carrier=item.carrier, tracking_number=item.tracking_number,
-                  user=user, source=fact.system, work=work, tracked=tracked)  # fmt: skip
+    if _tracking_set(order, carrier=item.carrier, tracking_number=item.tracking_number,
+                     user=user, source=fact.system, work=work):  # fmt: skip
+        tracked[order.pk] = order
     return row
 
 
 def _tracking_set(
-    order: Order,
-    *,
-    carrier: str,
-    tracking_number: str,
-    user: Any,
-    source: str,
-    work: OrderWork,
-    tracked: dict[int, Order],
-) -> None:
+    order: Order, *, carrier: str, tracking_number: str, user: Any, source: str, work: OrderWork
+) -> bool:
     """Set what the system says about the parcel (only the values it gives), with the
-    ``order.tracking_set`` ledger event of the shared contract.
+    ``order.tracking_set`` ledger event of the shared contract. True when the tracking number
+    changed (the caller then attaches the waybill's stored courier events).
 
     (The batch cannot call ``order_tracking_set``, which takes its own lock per order; this
     writes the same event through the batch's ``OrderWork``.)
@@ -368,12 +364,10 @@ def _tracking_set(
     wanted = {"carrier": carrier, "tracking_number": tracking_number}
     changed = [name for name, value in wanted.items() if value and getattr(order, name) != value]
     if not changed:
-        return
+        return False
     before = {"carrier": order.carrier, "tracking_number": order.tracking_number}
     for name in changed:
         setattr(order, name, wanted[name])
-    if "tracking_number" in changed:
-        tracked[order.pk] = order
     reason = f"tracking from {source}"
     work.order_changed(order, changed, user=user, reason=reason)
     work.ledger.append(
@@ -389,6 +383,7 @@ def _tracking_set(
             references={"reason": reason},
         )
     )
+    return "tracking_number" in changed
 
 
 def _duplicates_answer(
@@ -448,8 +443,10 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
             note=pending["note"],
         )
         row = apply_fact_locked(order, fact, user=None, work=work)
-        _tracking_set(order, carrier=pending["carrier"], tracking_number=pending["tracking_number"],
-                      user=None, source=fact.system, work=work, tracked=tracked)  # fmt: skip
+        if _tracking_set(order, carrier=pending["carrier"],
+                         tracking_number=pending["tracking_number"],
+                         user=None, source=fact.system, work=work):  # fmt: skip
+            tracked[order.pk] = order
         receipt.status = ReceiptStatus.APPLIED
         if row is None:
             receipt.response_body = _body(None, order, "duplicate", fact.milestone)

@@ -28,7 +28,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture
 def shopify() -> ChannelAccount:
     return channel_account_create(
-        kind="shopify", code="shop-us", options={"writeback": "off"},
+        kind="shopify",
+        code="shop-us",
+        options={"writeback": "off"},
         secrets={"webhook_secret": "hush"},
     )
 

@@ -7,23 +7,39 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from channels_app.adapters.base import AccountConfig
 from channels_app.models import ChannelAccount
 from channels_app.sandbox import engine
-from channels_app.sandbox.accounts import sandbox_account, sandbox_accounts_setup
-from channels_app.sandbox.generator import PUSH_KINDS
+from channels_app.sandbox.accounts import (
+    sandbox_account,
+    sandbox_accounts_setup,
+    sandbox_systems,
+    sandbox_systems_setup,
+)
+from channels_app.sandbox.generator import COURIER_KINDS, PUSH_KINDS
 
 
 class Command(BaseCommand):
     help = (
         "Generate realistic orders and deliver them to /hooks/<code>/ exactly as each platform "
-        "does, with duplicates, reordering, bad signatures and hostile bodies, from a seed."
+        "does, with duplicates, reordering, bad signatures and hostile bodies, from a seed; "
+        "the couriers' tracking pushes (Kuaidi100, 17TRACK, AfterShip) and a WMS per warehouse "
+        "and an ERP reporting facts and stock to /api/v1/facts/ and /api/v1/stock/ come with "
+        "them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--setup",
             action="store_true",
-            help="create one sandbox-<kind> account per kind (existing kept)",
+            help="create one sandbox-<kind> account per kind, one per courier kind, a "
+            "sandbox-wms-<warehouse> per active warehouse, sandbox-erp and the sandbox-reporter "
+            "user with its API token (existing kept)",
+        )
+        parser.add_argument(
+            "--channels-only",
+            action="store_true",
+            help="play only the channels: no courier pushes, no WMS/ERP facts or stock",
         )
         parser.add_argument("--url", default="http://127.0.0.1:8000")
         parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
@@ -48,15 +64,29 @@ class Command(BaseCommand):
         if not url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
             raise CommandError("the sandbox only sends to this machine (127.0.0.1)")
         kinds = tuple(options["kinds"])
+        others = not options["channels_only"]
         if options["setup"]:
-            for code in sandbox_accounts_setup(kinds=kinds):
+            for code in sandbox_accounts_setup(kinds=kinds + (COURIER_KINDS if others else ())):
                 self.stdout.write(f"created account {code}: webhook path /hooks/{code}/")
+            if others:
+                for code in sandbox_systems_setup():
+                    self.stdout.write(f"created account {code}: reports to /api/v1/facts/")
         accounts = []
         for kind in kinds:
             try:
                 accounts.append(sandbox_account(kind))
             except ChannelAccount.DoesNotExist:
                 raise CommandError(f"no sandbox account for {kind}: run with --setup") from None
+        couriers: tuple[AccountConfig, ...] = ()
+        systems = None
+        if others:
+            try:
+                couriers = tuple(sandbox_account(kind) for kind in COURIER_KINDS)
+            except ChannelAccount.DoesNotExist:
+                raise CommandError("no sandbox courier accounts: run with --setup") from None
+            systems = sandbox_systems()
+            if systems is None:
+                raise CommandError("no sandbox WMS/ERP accounts: run with --setup")
         run = secrets.randbits(28) if options["run"] is None else options["run"]
         if not 0 <= run < 1 << 28:
             raise CommandError("--run must be between 0 and 2**28-1")
@@ -71,6 +101,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             threads=options["threads"],
             run=run,
+            couriers=couriers,
+            systems=systems,
         )
 
         def progress(ledger: engine.Ledger, elapsed: float) -> None:
@@ -80,12 +112,17 @@ class Command(BaseCommand):
                 f"{elapsed:6.1f}s sent {total} ({total / max(elapsed, 0.001):.0f}/s) "
                 f"orders {len(ledger.expected)} "
                 + " ".join(f"{name}={n}" for name, n in sorted(ledger.counts().items()))
+                + " | "
+                + " ".join(f"{name}={n}" for name, n in sorted(ledger.groups().items()))
                 + " | http "
                 + " ".join(f"{code}={n}" for code, n in sorted(statuses.items()))
             )
 
         ledger = engine.run(accounts, config, progress=progress)
         errors = sum(n for code, n in ledger.statuses().items() if code == 0 or code >= 500)
+        groups = ledger.groups()
         self.stdout.write(
-            f"done: {len(ledger.sent)} deliveries, {errors} errors (5xx or no answer)"
+            f"done: {len(ledger.sent)} deliveries ({groups['channel']} channel, "
+            f"{groups['courier']} courier, {groups['facts_api']} facts API), "
+            f"{errors} errors (5xx or no answer)"
         )

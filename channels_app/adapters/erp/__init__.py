@@ -1,0 +1,3 @@
+from channels_app.adapters.erp.mapping import ErpAdapter
+
+__all__ = ["ErpAdapter"]

@@ -1,0 +1,3 @@
+from channels_app.adapters.tms.mapping import TmsAdapter
+
+__all__ = ["TmsAdapter"]
