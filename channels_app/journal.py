@@ -219,7 +219,12 @@ def segments_claim() -> list[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_size == 0:
                 continue
-            os.rename(path, path.with_suffix(REPLAY_SUFFIX))
+            # Never onto an earlier claim of the same name (a writer that found its segment
+            # claimed recreates it under the same name): rename would replace that file.
+            target = path.with_suffix(REPLAY_SUFFIX)
+            while target.exists():
+                target = path.with_name(f"{path.stem}-{time.time_ns()}{REPLAY_SUFFIX}")
+            os.rename(path, target)
         finally:
             os.close(fd)
     _fsync_dir(directory)

@@ -196,15 +196,3 @@ def test_journal_write_failure_answers_503_and_keeps_nothing(
     )
     assert (response.status, response.body) == (503, b'{"error":"temporarily unavailable"}')
     assert InboundMessage.objects.count() == 0
-
-
-def test_a_torn_tail_is_skipped_and_the_records_before_it_are_kept(journal_dir: Path) -> None:
-    _journal_deliveries(2)
-    (segment,) = journal_dir.glob("seg-*")
-    with open(segment, "ab") as handle:
-        handle.write(b"OHJ1\x00\x00\x01\x00garbage")
-    assert [r.headers["x-orderhub-delivery"] for r in records_decode(segment.read_bytes())] == [
-        "k-0", "k-1",
-    ]  # fmt: skip
-    status = journal_status_read()
-    assert (status.segments, status.records) == (1, 2)
