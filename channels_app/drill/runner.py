@@ -7,7 +7,9 @@ a third during it, a third after the restore; then the drill waits until every d
 answered 2xx is stored and the journal is empty, processes the inbox, and counts.
 
 Faults implemented: ``database`` (the intake's database connections refused and reset: the
-journal path) and ``redis`` (the intake's broker connections refused: intake must not care).
+journal path), ``redis`` (the intake's broker connections refused: intake must not care) and
+``worker`` (a Celery worker processing the inbox is killed with SIGKILL mid-run, then a new
+one started: its claims expire and the new one processes every message once).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +42,9 @@ from channels_app.journal import journal_status_read
 from channels_app.models import ChannelAccount, InboundMessage, InboxStatus
 from channels_app.services import channel_account_create
 from channels_app.services.processing import inbox_drain
+from orderhub.models import Order, StatusFact
 
-FAULTS = ("database", "redis")
+FAULTS = ("database", "redis", "worker")
 DRAIN_TIMEOUT_SECONDS = 120.0
 
 
@@ -153,6 +157,53 @@ class IntakeServer:
         self.log.close()
 
 
+class _Worker:
+    """A Celery worker on the drill's own queue, fed ``channels.inbox_drain`` by a kicker."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_path: Path) -> None:
+        self.env, self.queue, self.log_path = env, queue, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.kicking = threading.Event()
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "orderhub", "worker", "--queues", self.queue,
+             "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+             "--hostname", f"{self.queue}-{time.time_ns()}@%h"],
+            cwd=settings.BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        while b"ready." not in self.log_path.read_bytes()[-4000:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise DrillError("the drill's worker did not start")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        self.kicking.clear()
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kick_forever(self) -> None:
+        from orderhub.celery import app
+
+        self.kicking.set()
+        while self.kicking.is_set():
+            app.send_task("channels.inbox_drain", queue=self.queue, expires=10)
+            time.sleep(0.3)
+
+
 def _body(code: str, number: int) -> bytes:
     return json.dumps(
         {
@@ -221,10 +272,20 @@ def drill_run(
     )  # fmt: skip
     env.setdefault("DEBUG", "true")
     intake = IntakeServer(env, workers, work_dir / "intake.log")
+    worker: _Worker | None = None
+    if fault == "worker":
+        worker_env = {
+            **env, "REDIS_URL": settings.REDIS_URL, "CELERY_DEFAULT_QUEUE": f"{code}-q",
+            "INBOX_LEASE_SECONDS": "5",
+        }  # fmt: skip
+        worker = _Worker(worker_env, f"{code}-q", work_dir / "worker.log")
     report = DrillReport(fault=fault)
     results: list[tuple[str, int, float]] = []
     try:
         intake.wait_ready()
+        if worker is not None:
+            worker.start()
+            threading.Thread(target=worker.kick_forever, daemon=True).start()
         third = max(1, deliveries // 3)
         phases = (third, third, deliveries - 2 * third)
         number = 0
@@ -246,15 +307,21 @@ def drill_run(
             report.normal_rate = len(before) / seconds if seconds else 0.0
             say(f"before the fault: {len(before)} sent")
             proxy = db_proxy if fault == "database" else redis_proxy
-            proxy.block()
-            say(f"fault {fault}: connections refused")
+            if worker is None:
+                proxy.block()
+                say(f"fault {fault}: connections refused")
             during, seconds = send(phases[1])
+            if worker is not None:
+                worker.kill()
+                say("fault worker: the worker killed with SIGKILL")
             if fault_seconds:
                 time.sleep(fault_seconds)
             report.fault_rate = len(during) / seconds if seconds else 0.0
             latencies = [ms for _d, _s, ms in during]
             report.fault_p99_ms = _percentile(latencies, 0.99)
             report.fault_max_ms = max(latencies, default=0.0)
+            if worker is not None:
+                worker.start()
             proxy.unblock()
             restored = time.monotonic()
             say("restored")
@@ -273,19 +340,32 @@ def drill_run(
                 InboundMessage.objects.filter(account=account).values_list("delivery_id", flat=True)
             )
             journal_empty = journal_status_read(journal_dir).records == 0
-            if (accepted <= stored and journal_empty) or time.monotonic() > deadline:
+            processed = worker is None or not (
+                InboundMessage.objects.filter(account=account)
+                .exclude(status=InboxStatus.PROCESSED)
+                .exists()
+            )
+            if (accepted <= stored and journal_empty and processed) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         report.drain_seconds = time.monotonic() - restored
-        inbox_drain(limit=100, budget_seconds=60)
+        if worker is None:
+            inbox_drain(limit=100, budget_seconds=60)
         messages = InboundMessage.objects.filter(account=account)
         report.stored = messages.count()
         report.processed = messages.filter(status=InboxStatus.PROCESSED).count()
-        report.duplicated = sum(messages.values_list("duplicate_count", flat=True)) + (
-            report.stored - len(stored)
+        facts = StatusFact.objects.filter(order__channel=code).count()
+        orders = Order.objects.filter(channel=code).count()
+        # Redeliveries counted by the inbox, rows beyond one per delivery, facts recorded twice.
+        report.duplicated = (
+            sum(messages.values_list("duplicate_count", flat=True))
+            + (report.stored - len(stored))
+            + (facts - orders)
         )
         report.lost = len(accepted - stored)
     finally:
+        if worker is not None:
+            worker.stop()
         intake.stop()
         db_proxy.stop()
         redis_proxy.stop()

@@ -9,7 +9,7 @@ from channels_app.drill.runner import drill_run
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-@pytest.mark.parametrize("fault", ["database", "redis"])
+@pytest.mark.parametrize("fault", ["database", "redis", "worker"])
 def test_a_short_drill_loses_and_duplicates_nothing(fault: str) -> None:
     report = drill_run(fault=fault, deliveries=24, concurrency=2, workers=1)
     assert (report.sent, report.answered_2xx, report.answered_other) == (24, 24, {})

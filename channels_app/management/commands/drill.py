@@ -1,4 +1,4 @@
-"""``manage.py drill --fault database|redis --deliveries N``: one bounded fault drill."""
+"""``manage.py drill --fault database|redis|worker --deliveries N``: one bounded fault drill."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from orderhub.settings.env import env
 class Command(BaseCommand):
     help = (
         "Start an intake on a free 127.0.0.1 port, drive signed webform deliveries through it, "
-        "inject one fault (its database or broker connections refused), restore, wait for the "
+        "inject one fault (its database or broker connections refused, or the inbox worker "
+        "killed with SIGKILL), restore, wait for the "
         "drain and print sent / answered 2xx / stored / processed / duplicated / lost."
     )
 
