@@ -267,5 +267,15 @@ def journal_status_read(directory: Path | None = None) -> JournalStatus:
 
 
 def journal_has_segments() -> bool:
+    """Any segment holding bytes (an empty one, from a crash before its first write, holds
+    nothing to replay)."""
     directory = journal_dir()
-    return directory.is_dir() and any(directory.glob("seg-*"))
+    if not directory.is_dir():
+        return False
+    for path in directory.glob("seg-*"):
+        try:
+            if path.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue
+    return False

@@ -70,3 +70,12 @@ def test_a_write_failure_raises_and_leaves_nothing(tmp_path: Path, settings: Any
     settings.JOURNAL_DIR = str(blocker / "journal")
     with pytest.raises(journal.JournalWriteError):
         _append(0)
+
+
+def test_an_empty_segment_is_nothing_to_replay(journal_dir: Path) -> None:
+    journal_dir.mkdir(parents=True)
+    (journal_dir / "seg-00000000000000000001-1.open").write_bytes(b"")
+    assert journal.journal_has_segments() is False
+    assert journal.segments_claim() == []
+    _append(0)
+    assert journal.journal_has_segments() is True
