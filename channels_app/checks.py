@@ -7,7 +7,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
 
@@ -45,5 +45,37 @@ def check_secrets_keys(
             "CHANNEL_SECRETS_KEYS is not set: channel secrets cannot be encrypted",
             hint="set one or more Fernet keys, comma-separated (README)",
             id="channels.E002",
+        )
+    ]
+
+
+@register()
+def check_journal(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The emergency intake journal holds more, or older, deliveries than the alarm limits."""
+    from django.utils import timezone
+
+    from channels_app.journal import journal_status_read
+
+    status = journal_status_read()
+    if not status.records:
+        return []
+    age = (
+        (timezone.now() - status.oldest_received_at).total_seconds()
+        if status.oldest_received_at
+        else 0.0
+    )
+    if (
+        status.records <= settings.JOURNAL_ALARM_RECORDS
+        and age <= settings.JOURNAL_ALARM_AGE_SECONDS
+    ):
+        return []
+    return [
+        Warning(
+            f"the emergency intake journal holds {status.records} deliveries, the oldest "
+            f"{int(age)} s old: the database has not taken them yet",
+            hint="check the database, then run `manage.py journal_replay` (README)",
+            id="channels.W010",
         )
     ]

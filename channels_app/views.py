@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from django.conf import settings
@@ -11,7 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from channels_app.adapters.base import HookResponse
-from channels_app.services.intake import quarantine_store, webhook_receive
+from channels_app.services.intake import quarantine_store
+from channels_app.services.journal import DATABASE_DOWN_ERRORS, delivery_receive
+
+logger = logging.getLogger(__name__)
 
 # How much of an oversized body is kept in quarantine as evidence.
 _OVERSIZE_KEPT_BYTES = 64 * 1024
@@ -19,14 +23,17 @@ TOO_LARGE = HookResponse(413, b'{"error":"body too large"}')
 
 
 def _too_large(code: str, headers: Mapping[str, str], body: bytes, size: str) -> HookResponse:
-    quarantine_store(
-        account_code=code,
-        reason=f"body larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes ({size})",
-        headers=headers,
-        body=body[:_OVERSIZE_KEPT_BYTES],
-        received_at=timezone.now(),
-        response_status=413,
-    )
+    try:
+        quarantine_store(
+            account_code=code,
+            reason=f"body larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes ({size})",
+            headers=headers,
+            body=body[:_OVERSIZE_KEPT_BYTES],
+            received_at=timezone.now(),
+            response_status=413,
+        )
+    except DATABASE_DOWN_ERRORS:  # refused either way; only the evidence is not kept
+        logger.warning("channels.intake.oversize_not_kept code=%s", code)
     return TOO_LARGE
 
 
@@ -49,9 +56,9 @@ def hook_deliver(
     body = read(limit + 1)
     if len(body) > limit:
         return _too_large(code, headers, body, "read")
-    return webhook_receive(
+    return delivery_receive(
         code=code, body=body, headers=headers, query=query, received_at=received_at
-    ).response
+    )
 
 
 # CSRF does not apply: every delivery is authenticated by the platform's own signature.

@@ -239,6 +239,11 @@ _accounts: dict[str, tuple[ChannelAccount, AccountConfig]] = {}
 _ACCOUNTS_KEPT = 512
 
 
+def account_cached(code: str) -> tuple[ChannelAccount, AccountConfig] | None:
+    """The account ``code`` as this process last read it, with its config; None if never."""
+    return _accounts.get(code)
+
+
 def webhook_receive(
     *,
     code: str,

@@ -1,6 +1,6 @@
 """Channel intake, pull, write-back and reconciliation (README: Configuration)."""
 
-from orderhub.settings.core import DEBUG
+from orderhub.settings.core import DEBUG, VAR_DIR
 from orderhub.settings.env import env
 
 # --- channel intake -------------------------------------------------------------------------
@@ -15,6 +15,14 @@ INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
 # Transient failures are retried with backoff up to this many attempts, then failed_terminal.
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
 INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+# --- emergency intake journal (README: When the database is down) -------------------------
+# Where the edge journals deliveries while the database cannot take them (local to the host).
+JOURNAL_DIR = env.str("JOURNAL_DIR", default=str(VAR_DIR / "journal"))
+# After a failed store, the edge journals without trying the database for this long.
+JOURNAL_DB_RETRY_MS = env.int("JOURNAL_DB_RETRY_MS", default=1000)
+# The system check warns when the journal holds more records or an older record than this.
+JOURNAL_ALARM_RECORDS = env.int("JOURNAL_ALARM_RECORDS", default=1000)
+JOURNAL_ALARM_AGE_SECONDS = env.int("JOURNAL_ALARM_AGE_SECONDS", default=300)
 # --- pull channels, write-back, reconciliation ---------------------------------------------
 # A poll holds its account's lease this long (renewed per page); a crashed poll's lease expires.
 POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=120)

@@ -20,3 +20,8 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="t
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
     5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
 )
+# A connection attempt gives up after this many seconds (libpq counts whole seconds, at least
+# 2), so an unreachable database sends the intake to its journal instead of hanging.
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+)
