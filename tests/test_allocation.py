@@ -21,7 +21,15 @@ from rest_framework.test import APIClient
 from orderhub.allocation import certificates, services
 from orderhub.allocation.trace import allocation_trace
 from orderhub.choices import Milestone
-from orderhub.models import Allocation, Offer, Order, StockLevel, WarehouseRule, Wave
+from orderhub.models import (
+    Allocation,
+    Offer,
+    Order,
+    StockLevel,
+    StockReservation,
+    WarehouseRule,
+    Wave,
+)
 from orderhub.services import order_transition
 from tests.factories import OrderFactory, OrderLineFactory, WarehouseFactory
 from traceability.models import LedgerEvent
@@ -351,3 +359,17 @@ def test_cancelling_withdraws_offers_and_ends_the_lock(warehouses: Any) -> None:
         order_transition(order_id=order.pk, target=Milestone.CANCELLED)
     assert _open_offers(waiting) == []
     assert Allocation.objects.get(order=held).release_reason == "order ended"
+
+
+def test_an_order_with_reserved_stock_is_offered_where_it_is_reserved(warehouses: Any) -> None:
+    now = timezone.now()
+    for code in ("A", "B"):
+        StockLevel.objects.create(
+            warehouse=warehouses[code], sku="SKU-1", on_hand=10, updated_at=now
+        )
+    order = OrderFactory.create()
+    OrderLineFactory(order=order, line_no=1, sku="SKU-1", quantity=2)
+    order_transition(order_id=order.pk, target=Milestone.PAID)
+    StockReservation.objects.create(order=order, warehouse=warehouses["B"], sku="SKU-1", quantity=2)
+    order_transition(order_id=order.pk, target=Milestone.STOCK_LOCKED)
+    assert _open_offers(order) == ["WH-B"]

@@ -69,9 +69,9 @@ class AllocationPermissionError(AllocationError):
 def user_may_act_for(user: Any, warehouse: Warehouse) -> bool:
     """Superusers and holders of ``orderhub.claim_any_warehouse`` for any warehouse; a
     warehouse's staff for their own warehouses."""
-    if user.is_superuser or user.has_perm("orderhub.claim_any_warehouse"):
+    if user.is_superuser or user.warehouses.filter(pk=warehouse.pk).exists():
         return True
-    return bool(user.warehouses.filter(pk=warehouse.pk).exists())
+    return bool(user.has_perm("orderhub.claim_any_warehouse"))
 
 
 # --- offers --------------------------------------------------------------------------------
@@ -90,8 +90,9 @@ def offers_open(*, order_ids: Iterable[int], now: datetime | None = None) -> int
     """Offer each order to every eligible warehouse; returns the number of offers opened.
 
     Eligible: active; serves the order's province (``WarehouseRule``, none = everywhere);
-    for every line whose SKU has stock tracked anywhere (``StockLevel``), holds the order's
-    reservation of it or has that much available. Skipped: orders not in a claimable status,
+    for every line whose SKU has stock tracked anywhere (``StockLevel``): holds the order's
+    reservation of it when the order's stock is reserved (``orderhub.services.stock``), else
+    has that much available. Skipped: orders not in a claimable status,
     orders already held or ever picked, and for each order the warehouses whose lock on it
     ran out. Runs in the caller's transaction (the orders locked by the caller); an open
     offer already there is left as it is. One ``allocation.offered`` ledger event per order
@@ -137,6 +138,7 @@ def offers_open(*, order_ids: Iterable[int], now: datetime | None = None) -> int
         order_id__in=ids, status=ReservationStatus.RESERVED
     ).values_list("order_id", "warehouse_id", "sku", "quantity"):
         held[(order_id, warehouse_id, sku)] += quantity
+    reserved_orders = {order_id for order_id, _, _ in held}
 
     offers: list[Offer] = []
     codes_by_order: dict[int, list[str]] = {}
@@ -151,12 +153,12 @@ def offers_open(*, order_ids: Iterable[int], now: datetime | None = None) -> int
             provinces = rules.get(warehouse_id)
             if provinces is not None and order["province"] not in provinces:
                 continue
-            if any(
-                held[(order_id, warehouse_id, sku)] < quantity
-                and available.get((warehouse_id, sku), 0) < quantity
-                for sku, quantity in needs[order_id].items()
-                if sku in tracked
-            ):
+            lines = [(sku, qty) for sku, qty in needs[order_id].items() if sku in tracked]
+            if order_id in reserved_orders:
+                # Stock is locked somewhere: only where it is locked, for every line.
+                if any(held[(order_id, warehouse_id, sku)] < qty for sku, qty in lines):
+                    continue
+            elif any(available.get((warehouse_id, sku), 0) < qty for sku, qty in lines):
                 continue
             offers.append(Offer(order_id=order_id, warehouse_id=warehouse_id, offered_at=now))
             chosen.append(code)
