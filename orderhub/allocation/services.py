@@ -296,19 +296,20 @@ def _claim_decide(*, order_id: int, warehouse: Warehouse, user: Any | None) -> t
     order.warehouse = warehouse
     work = OrderWork()
     work.order_changed(order, ["warehouse"], user=user, reason=reason)
-    work.ledger.append(
-        LedgerEventIn(
-            action="order.warehouse_assigned",
-            actor=actor,
-            order_id=order.pk,
-            subject_type="order",
-            subject_id=order.pk,
-            source_system=source,
-            before={"warehouse": before_code},
-            after={"warehouse": warehouse.code},
-            references={"reason": reason, "allocation": allocation_id},
+    if before_code != warehouse.code:  # stock reserved there may have assigned it already
+        work.ledger.append(
+            LedgerEventIn(
+                action="order.warehouse_assigned",
+                actor=actor,
+                order_id=order.pk,
+                subject_type="order",
+                subject_id=order.pk,
+                source_system=source,
+                before={"warehouse": before_code},
+                after={"warehouse": warehouse.code},
+                references={"reason": reason, "allocation": allocation_id},
+            )
         )
-    )
     step(
         order,
         target=Milestone.WAREHOUSE_ACCEPTED,
