@@ -20,6 +20,7 @@ BENCHMARKS = [
     "writeback_bench",
     "ledger_bench",
     "trace_bench",
+    "claims_bench",
 ]
 
 

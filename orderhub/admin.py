@@ -17,13 +17,17 @@ from orderhub.choices import Milestone, Priority
 from orderhub.effects import UNSENT_MESSAGE, enqueue_failures
 from orderhub.exceptions import OrderError
 from orderhub.models import (
+    Allocation,
     Customer,
+    Offer,
     Order,
     OrderLine,
     Product,
     StatusFact,
     TrackingEvent,
     Warehouse,
+    WarehouseRule,
+    Wave,
 )
 from orderhub.selectors import (
     order_find,
@@ -443,3 +447,54 @@ class TrackingEventAdmin(admin.ModelAdmin[TrackingEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Allocation: region rules a business user edits; offers, locks and waves read-only ------
+
+
+@admin.register(WarehouseRule)
+class WarehouseRuleAdmin(SimpleHistoryAdmin[WarehouseRule]):
+    list_display = ["warehouse", "provinces", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["warehouse__code", "provinces"]
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Rows only the allocation services write."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Allocation)
+class AllocationAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "order", "warehouse", "sequence", "wave", "claimed_at", "lease_until", "picked_at",
+        "released_at", "key_id",
+    ]  # fmt: skip
+    list_filter = ["warehouse"]
+    search_fields = ["order__external_id", "warehouse__code"]
+    list_select_related = ["order", "warehouse", "wave"]
+    raw_id_fields = ["order"]
+
+
+@admin.register(Offer)
+class OfferAdmin(_ReadOnlyAdmin):
+    list_display = ["order", "warehouse", "offered_at", "withdrawn_at"]
+    list_filter = ["warehouse"]
+    search_fields = ["order__external_id"]
+    list_select_related = ["order", "warehouse"]
+    raw_id_fields = ["order"]
+
+
+@admin.register(Wave)
+class WaveAdmin(_ReadOnlyAdmin):
+    list_display = ["warehouse", "number", "opened_at", "closed_at", "size"]
+    list_filter = ["warehouse"]
+    list_select_related = ["warehouse"]

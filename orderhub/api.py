@@ -51,4 +51,8 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
 router = DefaultRouter()
 router.register("orders", OrderViewSet, basename="order")
 # The facts API of the WMS/ERP/TMS accounts lives with the channels (included by name).
-urlpatterns = [*router.urls, path("", include("channels_app.api"))]
+urlpatterns = [
+    *router.urls,
+    path("", include("channels_app.api")),
+    path("", include("orderhub.allocation.api")),
+]

@@ -16,3 +16,10 @@ class OrderHubConfig(AppConfig):
         from orderhub.stock_hooks import stock_hook
 
         transition_hooks.add("orderhub.stock", stock_hook)
+
+        from orderhub.allocation.hooks import allocation_hook
+        from orderhub.allocation.trace import allocation_trace
+        from traceability.selectors import trace_sources
+
+        transition_hooks.add("orderhub.allocation", allocation_hook)
+        trace_sources.add("orderhub.allocation", allocation_trace)

@@ -261,6 +261,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def mark_returned(self) -> None:
         pass
 
+    # The warehouse's pick lock ran out (its lease passed with no progress): the order goes
+    # back to be offered again. Only the allocation sweep fires it; no person may.
+    @transition(
+        field=status, source=Milestone.WAREHOUSE_ACCEPTED, target=Milestone.STOCK_LOCKED,
+        permission=lambda instance, user: False,
+    )  # fmt: skip
+    def release_from_warehouse(self) -> None:
+        pass
+
 
 # Which transition method reaches each milestone: the services walk the path with it.
 TRANSITION_TO: dict[str, str] = {
@@ -503,3 +512,164 @@ class StockShortage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.sku} missing {self.missing}"
+
+
+# --- Allocation: offers to warehouses, first-claim-wins locks, waves --------------------------
+
+
+class WarehouseRule(models.Model):
+    """Which provinces a warehouse serves (a business user edits it; history kept).
+
+    A warehouse without an active rule, or with no provinces listed, serves everywhere.
+    """
+
+    warehouse = models.OneToOneField(
+        Warehouse, on_delete=models.CASCADE, related_name="allocation_rule",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    provinces = models.TextField(
+        _("provinces"), blank=True,
+        help_text=_("Provinces this warehouse serves, one per line or comma-separated; "
+                    "empty means all"),
+    )  # fmt: skip
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("warehouse rule")
+        verbose_name_plural = _("warehouse rules")
+        ordering = ["warehouse"]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id}: {self.provinces or '*'}"
+
+    def province_list(self) -> list[str]:
+        # Commas, full-width commas (U+FF0C) and line breaks all separate provinces.
+        parts = self.provinces.replace("\uff0c", ",").replace(",", "\n").splitlines()
+        return [part.strip() for part in parts if part.strip()]
+
+
+class Offer(models.Model):
+    """The order is offered to this warehouse from ``offered_at`` until ``withdrawn_at``."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="offers", verbose_name=_("order")
+    )
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.CASCADE, related_name="offers", verbose_name=_("warehouse")
+    )
+    offered_at = models.DateTimeField(_("offered at"))
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        ordering = ["offered_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "warehouse"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="offer_one_open_per_warehouse",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["warehouse", "offered_at"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="offer_open_by_warehouse",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.warehouse_id}"
+
+
+class Wave(models.Model):
+    """Won orders of one warehouse grouped for picking; closes after N orders or M minutes."""
+
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.CASCADE, related_name="waves", verbose_name=_("warehouse")
+    )
+    number = models.PositiveIntegerField(_("number"))
+    opened_at = models.DateTimeField(_("opened at"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    size = models.PositiveIntegerField(_("orders"), default=0)
+
+    class Meta:
+        verbose_name = _("wave")
+        verbose_name_plural = _("waves")
+        ordering = ["warehouse", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "number"], name="wave_unique_number"),
+            models.UniqueConstraint(
+                fields=["warehouse"],
+                condition=models.Q(closed_at__isnull=True),
+                name="wave_one_open_per_warehouse",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id} wave {self.number}"
+
+
+class Allocation(models.Model):
+    """A warehouse's pick lock on an order, won by the first valid claim.
+
+    At most one live allocation per order (``released_at`` null): the partial unique
+    constraint decides the winner (``INSERT ... ON CONFLICT DO NOTHING``). ``sequence`` counts
+    the order's locks (1, then 2 after a release...). The certificate is signed from the
+    committed row and stored once.
+    """
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="allocations", verbose_name=_("order")
+    )
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="allocations",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    wave = models.ForeignKey(
+        Wave, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations",
+        verbose_name=_("wave"),
+    )  # fmt: skip
+    sequence = models.PositiveIntegerField(_("sequence"))
+    claimed_at = models.DateTimeField(_("claimed at"))
+    claimed_by = models.CharField(_("claimed by"), max_length=150, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    picked_at = models.DateTimeField(_("picked at"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    release_reason = models.CharField(_("release reason"), max_length=200, blank=True)
+    ledger_event_id = models.BigIntegerField(_("ledger event"), null=True, blank=True)
+    certificate_payload = models.TextField(_("certificate payload"), blank=True)
+    certificate_signature = models.CharField(_("certificate signature"), max_length=200, blank=True)
+    key_id = models.CharField(_("key id"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        ordering = ["-claimed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(released_at__isnull=True),
+                name="allocation_one_live_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=["order", "sequence"], name="allocation_unique_sequence"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(released_at__isnull=True, picked_at__isnull=True),
+                name="allocation_lease_due",
+            )
+        ]
+        permissions = [
+            ("claim_any_warehouse", _("Can claim orders for any warehouse")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.warehouse_id} #{self.sequence}"

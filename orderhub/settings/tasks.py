@@ -53,9 +53,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("KUAIDI100_POLL_INTERVAL_SECONDS", default=900.0),
         "options": {"expires": 600},
     },
+    "orderhub-allocation-sweep": {
+        "task": "orderhub.allocation_sweep",
+        "schedule": env.float("ALLOCATION_SWEEP_INTERVAL_SECONDS", default=60.0),
+        "options": {"expires": 30},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
         "options": {"expires": 300},
     },
 }
+
+# Task modules outside an app's ``tasks.py`` (autodiscovery finds only those).
+CELERY_IMPORTS = ["orderhub.allocation.tasks"]
