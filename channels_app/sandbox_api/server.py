@@ -13,6 +13,7 @@ from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 from channels_app.sandbox_api.douyin import DouyinSandbox
 from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
 from channels_app.sandbox_api.shops import ShopsSandbox
+from channels_app.sandbox_api.wechat_mp import WechatMpSandbox
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class SandboxAPI(SandboxCore):
         self.pinduoduo = PinduoduoSandbox(self)
         self.douyin = DouyinSandbox(self)
         self.shops = ShopsSandbox(self)
+        self.wechat_mp = WechatMpSandbox(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,7 +83,7 @@ class SandboxAPI(SandboxCore):
         try:
             if request.path.startswith("/_sandbox/"):
                 return self._control(request)
-            for platform in (self.amazon, self.pinduoduo, self.douyin, self.shops):
+            for platform in (self.amazon, self.pinduoduo, self.douyin, self.shops, self.wechat_mp):
                 reply = platform.route(request)
                 if reply is not None:
                     return reply

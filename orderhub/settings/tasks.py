@@ -48,6 +48,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
         "options": {"expires": 10},
     },
+    "customers-confirmation-sweep": {
+        "task": "customers.confirmation_sweep",
+        "schedule": env.float("CONFIRMATION_SWEEP_INTERVAL_SECONDS", default=300.0),
+        "options": {"expires": 120},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

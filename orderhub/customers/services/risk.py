@@ -1,0 +1,98 @@
+"""Risk review at intake: orders of customers flagged for abusive returns wait for customer
+service, who clears them (the order goes on) or rejects them (the order is cancelled)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from orderhub.customers.choices import ReviewStatus
+from orderhub.customers.exceptions import CustomerActionError
+from orderhub.customers.models import CustomerProfile, RiskReview
+from orderhub.customers.services.credit import credit_policy_get
+from orderhub.models import Order
+from orderhub.services.actions import order_cancel
+from traceability.services import ledger_append
+
+
+def risk_reviews_open_locked(orders: Sequence[Order], *, now: datetime) -> list[int]:
+    """Open a review for each new order whose customer is flagged (called at intake, inside
+    the creating transaction); returns the order ids flagged. The customer is the order's, or
+    (intake links none yet) the customer with the buyer's or receiver's phone."""
+    threshold = credit_policy_get().abuse_flag_at
+    flagged = CustomerProfile.objects.filter(abusive_returns__gte=threshold).select_related(
+        "customer"
+    )
+    ids_flagged = set()
+    phones_flagged = set()
+    for profile in flagged:
+        ids_flagged.add(profile.customer_id)
+        if profile.customer.phone:
+            phones_flagged.add(profile.customer.phone)
+    if not ids_flagged:
+        return []
+    ids = [
+        o.pk
+        for o in orders
+        if o.customer_id in ids_flagged
+        or (o.buyer_phone and o.buyer_phone in phones_flagged)
+        or (o.receiver_phone and o.receiver_phone in phones_flagged)
+    ]
+    RiskReview.objects.bulk_create(
+        [RiskReview(order_id=pk, opened_at=now) for pk in ids], ignore_conflicts=True
+    )
+    for pk in ids:
+        ledger_append(
+            action="order.risk_review_opened",
+            actor="system",
+            order_id=pk,
+            subject_type="risk_review",
+            subject_id=pk,
+            source_system="credit",
+            after={"status": ReviewStatus.OPEN},
+        )
+    return ids
+
+
+def _decide(*, review_id: int, status: str, reason: str, user: Any | None, now: datetime) -> RiskReview:
+    reason = reason.strip()
+    if not reason:
+        raise CustomerActionError("a decision needs a reason")
+    review = RiskReview.objects.select_for_update().get(pk=review_id)
+    if review.status == status:
+        return review
+    if review.status != ReviewStatus.OPEN:
+        raise CustomerActionError(f"this review is already {review.status}")
+    review.status, review.reason, review.decided_by, review.decided_at = status, reason, user, now
+    review.save(update_fields=["status", "reason", "decided_by", "decided_at"])
+    ledger_append(
+        action=f"order.risk_review_{status}",
+        actor=user.get_username() if user is not None else "system",
+        order_id=review.order_id,
+        subject_type="risk_review",
+        subject_id=review.pk,
+        source_system="admin",
+        before={"status": ReviewStatus.OPEN},
+        after={"status": status},
+        references={"reason": reason},
+    )
+    return review
+
+
+@transaction.atomic
+def risk_review_clear(*, review_id: int, reason: str, user: Any | None, now: datetime) -> RiskReview:
+    """Customer service clears the order (it goes on). Ledger event with the reason."""
+    return _decide(review_id=review_id, status=ReviewStatus.CLEARED, reason=reason, user=user, now=now)
+
+
+@transaction.atomic
+def risk_review_reject(*, review_id: int, reason: str, user: Any | None, now: datetime) -> RiskReview:
+    """Customer service rejects the order: ledger event, and the order is cancelled."""
+    review = _decide(
+        review_id=review_id, status=ReviewStatus.REJECTED, reason=reason, user=user, now=now
+    )
+    order_cancel(order_id=review.order_id, reason=f"risk review: {reason.strip()}", user=None, source="risk_review")
+    return review
