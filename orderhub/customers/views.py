@@ -7,10 +7,15 @@ the only credential.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import get_language_from_request
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -22,6 +27,22 @@ from orderhub.customers.selectors import public_order
 from orderhub.customers.services.confirmation import confirmation_confirm, confirmation_refuse
 from orderhub.customers.services.tokens import access_token_find, token_hash
 from orderhub.models import Order
+
+
+def customer_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Speak the customer's language: ``?lang=`` (the page's switch links), else the browser's
+    (these paths carry no language prefix, so the middleware would use the default)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        wanted = request.GET.get("lang", "")
+        languages = dict(settings.LANGUAGES)
+        language = wanted if wanted in languages else get_language_from_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def _ip(request: HttpRequest) -> str:
@@ -53,6 +74,7 @@ def _not_found(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @never_cache
+@customer_language
 @require_http_methods(["GET", "POST"])
 def confirm_page(request: HttpRequest, token: str) -> HttpResponse:
     if _limited(request, group="public.confirm", order_key=token_hash(token)):
@@ -89,6 +111,7 @@ def confirm_page(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt
 @never_cache
+@customer_language
 @require_http_methods(["GET"])
 def order_page(request: HttpRequest, token: str) -> HttpResponse:
     if _limited(request, group="public.order", order_key=token_hash(token)):
@@ -103,6 +126,7 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt
 @never_cache
+@customer_language
 @require_http_methods(["GET", "POST"])
 def order_lookup(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
