@@ -36,7 +36,7 @@ from orderhub.customers.services.risk import risk_review_clear, risk_review_reje
 
 
 @admin.register(ConfirmationRule)
-class ConfirmationRuleAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+class ConfirmationRuleAdmin(SimpleHistoryAdmin):
     list_display = ["name", "is_active", "channel", "order_type", "min_total"]
     list_filter = ["is_active"]
     fields = list(RULE_FIELDS)
@@ -50,7 +50,7 @@ class ConfirmationRuleAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
         obj.pk = saved.pk
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+class _ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -61,11 +61,11 @@ class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
+class MessageInline(admin.TabularInline):
     model = CustomerMessage
     extra = 0
     can_delete = False
-    fields = ["kind", "outcome", "sent_at", "response_status", "request_body", "response_body"]
+    fields = ("kind", "outcome", "sent_at", "response_status", "request_body", "response_body")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -111,14 +111,14 @@ class CustomerProfileAdmin(_ReadOnly):
     list_select_related = ["customer"]
 
 
-class CreditPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+class CreditPolicyForm(forms.ModelForm):
     class Meta:
         model = CreditPolicy
         fields = list(POLICY_FIELDS)
 
 
 @admin.register(CreditPolicy)
-class CreditPolicyAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+class CreditPolicyAdmin(SimpleHistoryAdmin):
     form = CreditPolicyForm
     change_form_template = "admin/customers/creditpolicy/change_form.html"
 
@@ -167,7 +167,7 @@ class CreditPolicyAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
         )
 
 
-class RiskDecisionForm(forms.ModelForm):  # type: ignore[type-arg]
+class RiskDecisionForm(forms.ModelForm):
     decision = forms.ChoiceField(
         label=_("decision"),
         choices=[(ReviewStatus.CLEARED, _("Clear")), (ReviewStatus.REJECTED, _("Reject"))],
@@ -185,7 +185,7 @@ class RiskDecisionForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(RiskReview)
-class RiskReviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RiskReviewAdmin(admin.ModelAdmin):
     form = RiskDecisionForm
     list_display = ["order", "opened_at", "status", "decided_by", "decided_at"]
     list_filter = ["status"]

@@ -53,7 +53,7 @@ def _fast_lane(events: Sequence[TransitionEvent]) -> None:
         )
         before = {"priority": str(order.priority), "ship_by": str(order.ship_by or "")}
         order.priority, order.ship_by = Priority.KEY_ACCOUNT, ship_by
-        order._change_reason = "key account fast lane"  # type: ignore[attr-defined]
+        order._change_reason = "key account fast lane"
         order.save(update_fields=["priority", "ship_by", "updated_at"])
         ledger_append(
             action="order.fast_lane",
@@ -69,5 +69,3 @@ def _fast_lane(events: Sequence[TransitionEvent]) -> None:
 
 def customer_created_hook(orders: Sequence[Order], work: OrderWork) -> None:
     risk_reviews_open_locked(orders, now=timezone.now())
-
-

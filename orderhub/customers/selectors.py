@@ -66,29 +66,31 @@ def public_order(order: Order, *, now: datetime | None = None) -> PublicOrder:
         .values_list("milestone", "occurred_at")
     ):
         times.setdefault(milestone, at)
-    for milestone, at in (
+    for milestone, own in (
         (Milestone.PLACED, order.placed_at),
         (Milestone.PAID, order.paid_at),
         (Milestone.HANDED_OVER, order.shipped_at),
         (Milestone.DELIVERED, order.delivered_at),
     ):
-        if at is not None:
-            times[milestone] = at
+        if own is not None:
+            times[milestone] = own
     labels = dict(Milestone.choices)
     rank = FORWARD_PATH.index(order.status) if order.status in FORWARD_PATH else -1
     rows: list[MilestoneRow] = []
     for index, milestone in enumerate(FORWARD_PATH):
         reached = index <= rank
-        if milestone == Milestone.AWAITING_CONFIRMATION and milestone not in times and not (
-            order.status == milestone
+        if (
+            milestone == Milestone.AWAITING_CONFIRMATION
+            and milestone not in times
+            and order.status != milestone
         ):
             continue  # an optional step this order never took
-        at = times.get(milestone)
-        if at is None and order.status == milestone:
-            at = order.status_changed_at
+        when = times.get(milestone)
+        if when is None and order.status == milestone:
+            when = order.status_changed_at
         rows.append(
             MilestoneRow(
-                label=str(labels[milestone]), at=at, reached=reached or milestone in times,
+                label=str(labels[milestone]), at=when, reached=reached or milestone in times,
                 current=order.status == milestone,
             )
         )  # fmt: skip
@@ -116,9 +118,7 @@ def public_order(order: Order, *, now: datetime | None = None) -> PublicOrder:
 def _notices(order: Order, tracking: list[TrackingEvent], *, now: datetime) -> list[Notice]:
     notices: list[Notice] = []
     if order.status == Milestone.CANCELLED:
-        notices.append(
-            Notice(_("This order was cancelled."), _("Any payment is refunded to you."))
-        )
+        notices.append(Notice(_("This order was cancelled."), _("Any payment is refunded to you.")))
     if order.status == Milestone.AWAITING_CONFIRMATION:
         open_request = ConfirmationRequest.objects.filter(
             order_id=order.pk, confirmed_at__isnull=True, refused_at__isnull=True

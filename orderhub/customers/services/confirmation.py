@@ -70,7 +70,7 @@ def confirmation_rule_save(
 def confirmation_rule_match(order: Order) -> ConfirmationRule | None:
     """The first active rule (by name) that selects ``order``, or None."""
     tier = (
-        CustomerProfile.objects.filter(customer_id=order.customer_id)
+        CustomerProfile.objects.filter(customer_id=order.customer_id or 0)
         .values_list("tier", flat=True)
         .first()
     )

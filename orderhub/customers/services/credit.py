@@ -7,7 +7,7 @@ Components, each in [0, 1]:
 - frequency: ``min(1, orders placed in the last 365 days / 12)``;
 - returns: ``1 - returned / (delivered + returned)``; 1 without a delivered order;
 - abuse: ``max(0, 1 - abusive_returns / 3)``.
-Score = 100 × Σ weight × component / Σ weights, rounded half-up to 2 decimals.
+Score = 100 * Σ weight * component / Σ weights, rounded half-up to 2 decimals.
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ def risk_reviews_open_locked(orders: Sequence[Order], *, now: datetime) -> list[
     return ids
 
 
-def _decide(*, review_id: int, status: str, reason: str, user: Any | None, now: datetime) -> RiskReview:
+def _decide(
+    *, review_id: int, status: str, reason: str, user: Any | None, now: datetime
+) -> RiskReview:
     reason = reason.strip()
     if not reason:
         raise CustomerActionError("a decision needs a reason")
@@ -83,16 +85,27 @@ def _decide(*, review_id: int, status: str, reason: str, user: Any | None, now: 
 
 
 @transaction.atomic
-def risk_review_clear(*, review_id: int, reason: str, user: Any | None, now: datetime) -> RiskReview:
+def risk_review_clear(
+    *, review_id: int, reason: str, user: Any | None, now: datetime
+) -> RiskReview:
     """Customer service clears the order (it goes on). Ledger event with the reason."""
-    return _decide(review_id=review_id, status=ReviewStatus.CLEARED, reason=reason, user=user, now=now)
+    return _decide(
+        review_id=review_id, status=ReviewStatus.CLEARED, reason=reason, user=user, now=now
+    )
 
 
 @transaction.atomic
-def risk_review_reject(*, review_id: int, reason: str, user: Any | None, now: datetime) -> RiskReview:
+def risk_review_reject(
+    *, review_id: int, reason: str, user: Any | None, now: datetime
+) -> RiskReview:
     """Customer service rejects the order: ledger event, and the order is cancelled."""
     review = _decide(
         review_id=review_id, status=ReviewStatus.REJECTED, reason=reason, user=user, now=now
     )
-    order_cancel(order_id=review.order_id, reason=f"risk review: {reason.strip()}", user=None, source="risk_review")
+    order_cancel(
+        order_id=review.order_id,
+        reason=f"risk review: {reason.strip()}",
+        user=None,
+        source="risk_review",
+    )
     return review

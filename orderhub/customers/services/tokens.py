@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import transaction
 
 from orderhub.customers.choices import TokenPurpose
-
 from orderhub.customers.models import AccessToken, ConfirmationRequest
 
 

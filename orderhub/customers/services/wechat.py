@@ -35,9 +35,11 @@ def template_payload(
 ) -> dict[str, object]:
     order = confirmation.order
     lines = OrderLine.objects.filter(order_id=order.pk).order_by("line_no")
-    goods = "、".join(f"{line.title or line.sku} ×{line.quantity}" for line in lines) or "-"
+    goods = "、".join(f"{line.title or line.sku} x{line.quantity}" for line in lines) or "-"
     ship = timezone.localtime(order.ship_by or now + timedelta(days=1))
-    first = "请确认您的订单后我们再发货" if kind == MessageKind.CONFIRM else "提醒：您的订单仍待确认"
+    first = (
+        "请确认您的订单后我们再发货" if kind == MessageKind.CONFIRM else "提醒：您的订单仍待确认"  # noqa: RUF001
+    )
     return {
         "touser": openid,
         "template_id": settings.WECHAT_MP_TEMPLATE_ID,
@@ -48,7 +50,7 @@ def template_payload(
             "keyword2": {"value": goods[:200]},
             "keyword3": {"value": ship.strftime("%Y-%m-%d")},
             "keyword4": {"value": thumbnail_url()},
-            "remark": {"value": "点击消息一键确认，或说明原因取消订单。"},
+            "remark": {"value": "点击消息一键确认，或说明原因取消订单。"},  # noqa: RUF001
         },
     }
 
@@ -60,7 +62,7 @@ def wechat_template_send(
     confirmation = ConfirmationRequest.objects.select_related("order").get(pk=confirmation_id)
     customer_id = confirmation.order.customer_id
     openid = (
-        CustomerProfile.objects.filter(customer_id=customer_id)
+        CustomerProfile.objects.filter(customer_id=customer_id or 0)
         .values_list("wechat_openid", flat=True)
         .first()
         or ""

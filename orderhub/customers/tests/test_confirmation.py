@@ -70,10 +70,10 @@ def test_selected_order_waits_message_sent_click_confirms_and_order_goes_on(
         "data": {
             "first": {"value": "请确认您的订单后我们再发货"},
             "keyword1": {"value": "SO-1001"},
-            "keyword2": {"value": "定制T恤 ×2、帽子 ×1"},
+            "keyword2": {"value": "定制T恤 x2、帽子 x1"},
             "keyword3": {"value": sent["data"]["keyword3"]["value"]},
             "keyword4": {"value": "https://track.example.com/static/public/goods.svg"},
-            "remark": {"value": "点击消息一键确认，或说明原因取消订单。"},
+            "remark": {"value": "点击消息一键确认，或说明原因取消订单。"},  # noqa: RUF001
         },
         "msgid": 2000000001,
     }
@@ -82,11 +82,13 @@ def test_selected_order_waits_message_sent_click_confirms_and_order_goes_on(
     assert token not in message.request_body  # only the hash of the token is kept
     assert message.url == f"{wechat.url}/cgi-bin/message/template/send"
     request = ConfirmationRequest.objects.get()
-    assert request.order_id == order.pk and request.is_open
+    assert request.order_id == order.pk
+    assert request.is_open
 
     page = Client().get(f"/c/{token}/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200
-    assert "定制T恤" in page.content.decode() and "Confirm, please ship" in page.content.decode()
+    assert "定制T恤" in page.content.decode()
+    assert "Confirm, please ship" in page.content.decode()
     assert b"<script" not in page.content
 
     answer = Client().post(
@@ -96,9 +98,11 @@ def test_selected_order_waits_message_sent_click_confirms_and_order_goes_on(
     assert answer.status_code == 200
     assert b"your order is confirmed" in answer.content
     request.refresh_from_db()
-    assert request.confirmed_at is not None and request.refused_at is None
+    assert request.confirmed_at is not None
+    assert request.refused_at is None
     assert request.device["user_agent"] == UA
-    assert len(request.device["ip_hash"]) == 64 and "10.1.2.3" not in str(request.device)
+    assert len(request.device["ip_hash"]) == 64
+    assert "10.1.2.3" not in str(request.device)
     event = LedgerEvent.objects.get(action="order.customer_confirmed")
     assert (event.order_id, event.actor) == (order.pk, "customer")
     assert event.after == {"confirmed_at": request.confirmed_at.isoformat(), **request.device}
@@ -161,7 +165,7 @@ def test_timeout_reminds_then_escalates_once_each(wechat: SandboxAPI) -> None:
     }  # fmt: skip
     assert confirmations_sweep(now=t0 + timedelta(hours=12)) == {"reminded": 1, "escalated": 0}
     [reminder] = wechat.wechat_mp.sent
-    assert reminder["data"]["first"] == {"value": "提醒：您的订单仍待确认"}
+    assert reminder["data"]["first"] == {"value": "提醒：您的订单仍待确认"}  # noqa: RUF001
     # The reminder's fresh link opens the same confirmation.
     assert Client().get(f"/c/{token_of(reminder)}/").status_code == 200
     assert confirmations_sweep(now=t0 + timedelta(hours=13)) == {"reminded": 0, "escalated": 0}

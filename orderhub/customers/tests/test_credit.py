@@ -63,7 +63,7 @@ def test_scores_and_tiers_of_constructed_histories() -> None:
     three_customers()
     assert customers_credit_refresh(now=NOW) == 3
     # steady: punctuality 0.75, frequency 4/12, returns 0.75, abuse 1
-    #   100 × (40×0.75 + 20×0.3333 + 20×0.75 + 20×1) / 100 = 71.666 → 71.67
+    #   100 * (40*0.75 + 20*0.3333 + 20*0.75 + 20*1) / 100 = 71.666 → 71.67
     # loyal: every component 1 → 100.00; risky: 0, 1/12, 0, 1/3 → 8.33
     assert scores() == {
         "steady": ("71.67", "standard"),
@@ -105,11 +105,13 @@ def test_admin_preview_counts_tier_changes_and_saving_a_weight_changes_the_outco
                                                        "_save": "Save"},
     )  # fmt: skip
     assert saved.status_code == 302
-    # steady without frequency: 100 × (30 + 15 + 20) / 80 = 81.25 → key account
+    # steady without frequency: 100 * (30 + 15 + 20) / 80 = 81.25 → key account
     assert scores()["steady"] == ("81.25", "key_account")
     policy = CreditPolicy.objects.get(pk=1)
     assert policy.weight_frequency == Decimal("0.00")
-    assert policy.history.count() == 1
+    latest = policy.history.latest()
+    assert latest.history_user is not None
+    assert (latest.history_user.username, latest.weight_frequency) == ("admin", Decimal("0.00"))
     event = LedgerEvent.objects.get(action="customer.credit_policy_saved")
     assert (event.before["weight_frequency"], event.after["weight_frequency"]) == ("20.00", "0")
 
@@ -179,6 +181,7 @@ def test_risk_review_admin_decision(admin_client: Client, django_user_model: Any
     )
     assert answer.status_code == 302
     review.refresh_from_db()
+    assert review.decided_by is not None
     assert (review.status, review.reason, review.decided_by.username) == (
         "cleared", "核实无误", "admin",
     )  # fmt: skip
