@@ -20,6 +20,8 @@ class WechatMpSandbox:
         self.api = api
         self.tokens: set[str] = set()
         self.openids: set[str] = set()
+        # The demo has no real followers: any openid is accepted when this is on.
+        self.any_follower = False
         self.sent: list[dict[str, Any]] = []
         self._msgid = itertools.count(2000000001)
 
@@ -46,7 +48,7 @@ class WechatMpSandbox:
             return Reply(200, {"errcode": 47001, "errmsg": "data format error"})
         if not isinstance(body.get("data"), dict):
             return Reply(200, {"errcode": 47001, "errmsg": "data format error"})
-        if body["touser"] not in self.openids:
+        if body["touser"] not in self.openids and not self.any_follower:
             return Reply(200, {"errcode": 40003, "errmsg": "invalid openid"})
         with self.api.lock:
             msgid = next(self._msgid)

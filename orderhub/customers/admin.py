@@ -31,7 +31,12 @@ from orderhub.customers.models import (
     RiskReview,
 )
 from orderhub.customers.services.confirmation import RULE_FIELDS, confirmation_rule_save
-from orderhub.customers.services.credit import POLICY_FIELDS, credit_policy_save, credit_preview
+from orderhub.customers.services.credit import (
+    POLICY_FIELDS,
+    credit_policy_save,
+    credit_preview,
+    customer_wechat_set,
+)
 from orderhub.customers.services.risk import risk_review_clear, risk_review_reject
 
 
@@ -104,11 +109,29 @@ class EscalatedConfirmationAdmin(_ReadOnly):
 
 
 @admin.register(CustomerProfile)
-class CustomerProfileAdmin(_ReadOnly):
+class CustomerProfileAdmin(admin.ModelAdmin):
+    """Scores are computed; only the WeChat openid is edited here (through its service)."""
+
     list_display = ["customer", "score", "tier", "abusive_returns", "computed_at"]
     list_filter = ["tier"]
     search_fields = ["customer__name"]
     list_select_related = ["customer"]
+    fields = ["customer", "wechat_openid", "score", "tier", "components", "abusive_returns",
+              "computed_at"]  # fmt: skip
+    readonly_fields = ["customer", "score", "tier", "components", "abusive_returns", "computed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        customer_wechat_set(
+            customer_id=obj.customer_id,
+            openid=form.cleaned_data["wechat_openid"],
+            user=request.user,
+        )
 
 
 class CreditPolicyForm(forms.ModelForm):

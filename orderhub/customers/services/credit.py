@@ -210,3 +210,27 @@ def customer_abuse_record(*, customer_id: int, user: Any | None, reason: str, no
     )
     customer_credit_refresh(customer_id=customer_id, now=now)
     return profile.abusive_returns
+
+
+@transaction.atomic
+def customer_wechat_set(*, customer_id: int, openid: str, user: Any | None) -> CustomerProfile:
+    """Set the customer's WeChat openid (where confirmations are sent); ledger event."""
+    profile, _created = CustomerProfile.objects.select_for_update().get_or_create(
+        customer_id=customer_id
+    )
+    openid = openid.strip()
+    if profile.wechat_openid == openid:
+        return profile
+    before = profile.wechat_openid
+    profile.wechat_openid = openid
+    profile.save(update_fields=["wechat_openid"])
+    ledger_append(
+        action="customer.wechat_set",
+        actor=user.get_username() if user is not None else "system",
+        subject_type="customer",
+        subject_id=customer_id,
+        source_system="admin",
+        before={"wechat_openid": before},
+        after={"wechat_openid": openid},
+    )
+    return profile

@@ -185,3 +185,16 @@ def test_risk_review_admin_decision(admin_client: Client, django_user_model: Any
     assert (review.status, review.reason, review.decided_by.username) == (
         "cleared", "核实无误", "admin",
     )  # fmt: skip
+
+
+def test_wechat_openid_is_set_in_the_admin_with_a_ledger_event(admin_client: Client) -> None:
+    customer = CustomerFactory.create()
+    profile = CustomerProfile.objects.create(customer=customer, score=Decimal("50.00"))
+    answer = admin_client.post(
+        f"/en/admin/customers/customerprofile/{profile.pk}/change/", {"wechat_openid": "oWx-9"}
+    )
+    assert answer.status_code == 302
+    profile.refresh_from_db()
+    assert (profile.wechat_openid, profile.score) == ("oWx-9", Decimal("50.00"))
+    event = LedgerEvent.objects.get(action="customer.wechat_set")
+    assert (event.before, event.after) == ({"wechat_openid": ""}, {"wechat_openid": "oWx-9"})
