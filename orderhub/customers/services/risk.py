@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
 
 from orderhub.customers.choices import ReviewStatus
 from orderhub.customers.exceptions import CustomerActionError
-from orderhub.customers.models import CustomerProfile, RiskReview
-from orderhub.customers.services.credit import credit_policy_get
+from orderhub.customers.models import CreditPolicy, CustomerProfile, RiskReview
 from orderhub.models import Order
 from orderhub.services.actions import order_cancel
 from traceability.services import ledger_append
@@ -22,7 +23,11 @@ def risk_reviews_open_locked(orders: Sequence[Order], *, now: datetime) -> list[
     """Open a review for each new order whose customer is flagged (called at intake, inside
     the creating transaction); returns the order ids flagged. The customer is the order's, or
     (intake links none yet) the customer with the buyer's or receiver's phone."""
-    threshold = credit_policy_get().abuse_flag_at
+    # One statement: the policy's threshold (its default while no policy row exists) inline.
+    threshold = Coalesce(
+        Subquery(CreditPolicy.objects.filter(pk=1).values("abuse_flag_at")[:1]),
+        Value(CreditPolicy._meta.get_field("abuse_flag_at").get_default()),
+    )
     flagged = CustomerProfile.objects.filter(abusive_returns__gte=threshold).select_related(
         "customer"
     )
