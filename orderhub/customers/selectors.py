@@ -50,6 +50,7 @@ class PublicOrder:
     notices: list[Notice]
     carrier: str
     tracking_number: str
+    ship_by: datetime | None
 
 
 def _mask(name: str) -> str:
@@ -112,6 +113,7 @@ def public_order(order: Order, *, now: datetime | None = None) -> PublicOrder:
         notices=_notices(order, tracking, now=now),
         carrier=order.carrier,
         tracking_number=order.tracking_number,
+        ship_by=order.ship_by,
     )
 
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from orderhub.customers.choices import MessageKind
 from orderhub.customers.services.confirmation import confirmation_request_open
+from orderhub.customers.services.credit import customers_credit_refresh
 from orderhub.customers.services.sweep import confirmations_sweep
 from orderhub.customers.services.wechat import wechat_template_send
 
@@ -27,3 +28,9 @@ def confirmation_route_task(*, order_id: int) -> str:
 def confirmation_sweep_task() -> dict[str, int]:
     """Beat: remind and escalate unanswered confirmations."""
     return confirmations_sweep(now=timezone.now())
+
+
+@shared_task(name="customers.credit_refresh", acks_late=True)
+def credit_refresh_task() -> int:
+    """Beat: recompute every customer's credit score and tier."""
+    return customers_credit_refresh(now=timezone.now())

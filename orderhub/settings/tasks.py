@@ -53,6 +53,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("CONFIRMATION_SWEEP_INTERVAL_SECONDS", default=300.0),
         "options": {"expires": 120},
     },
+    "customers-credit-refresh": {
+        "task": "customers.credit_refresh",
+        "schedule": env.float("CREDIT_REFRESH_INTERVAL_SECONDS", default=86400.0),
+        "options": {"expires": 3600},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

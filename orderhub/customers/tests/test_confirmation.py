@@ -234,3 +234,14 @@ def test_refusal_cancels_with_the_customer_reason_and_releases_stock(
     Client().post(f"/c/{token}/", {"action": "confirm"})
     request.refresh_from_db()
     assert request.confirmed_at is None
+
+
+def test_confirm_page_shows_the_expected_ship_date(part_translations: None) -> None:
+    high_value_rule()
+    ship_by = timezone.now() + timedelta(days=2)
+    order = stocked_order(total="900.00", ship_by=ship_by)
+    Order.objects.filter(pk=order.pk).update(status=Milestone.STOCK_LOCKED)
+    opened = confirmation_request_open(order_id=order.pk, now=timezone.now())
+    assert opened is not None
+    page = Client().get(f"/c/{opened[1]}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'预计发货日期: <time datetime="{timezone.localtime(ship_by).isoformat()}">' in page
