@@ -21,10 +21,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from orderhub.customers.choices import TokenPurpose
+from orderhub.customers.choices import ReviewStatus, TokenPurpose
 from orderhub.customers.exceptions import CustomerActionError
+from orderhub.customers.models import RiskReview
 from orderhub.customers.selectors import public_order
 from orderhub.customers.services.confirmation import confirmation_confirm, confirmation_refuse
+from orderhub.customers.services.risk import risk_review_purpose_set
 from orderhub.customers.services.tokens import access_token_find, token_hash
 from orderhub.models import Order
 
@@ -112,7 +114,7 @@ def confirm_page(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt
 @never_cache
 @customer_language
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def order_page(request: HttpRequest, token: str) -> HttpResponse:
     if _limited(request, group="public.order", order_key=token_hash(token)):
         return _too_many(request)
@@ -120,8 +122,20 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
     found = access_token_find(token=token, purpose=TokenPurpose.ORDER, now=now)
     if found is None:
         return _not_found(request)
+    if request.method == "POST":
+        risk_review_purpose_set(
+            order_id=found.order_id, purpose=request.POST.get("purpose", ""), now=now
+        )
     order = Order.objects.get(pk=found.order_id)
-    return render(request, "public/order.html", {"view": public_order(order, now=now)})
+    review = RiskReview.objects.filter(order_id=order.pk, status=ReviewStatus.OPEN).first()
+    return render(
+        request,
+        "public/order.html",
+        {
+            "view": public_order(order, now=now),
+            "ask_purpose": review is not None and not review.purpose,
+        },
+    )
 
 
 @csrf_exempt

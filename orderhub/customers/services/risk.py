@@ -114,3 +114,29 @@ def risk_review_reject(
         source="risk_review",
     )
     return review
+
+
+@transaction.atomic
+def risk_review_purpose_set(*, order_id: int, purpose: str, now: datetime) -> RiskReview | None:
+    """The customer states the purpose of the purchase on the order page (once, while the
+    review is open); ledger event. Returns the review, or None when there is none open."""
+    purpose = purpose.strip()[:500]
+    review = (
+        RiskReview.objects.select_for_update()
+        .filter(order_id=order_id, status=ReviewStatus.OPEN)
+        .first()
+    )
+    if review is None or not purpose or review.purpose:
+        return review
+    review.purpose = purpose
+    review.save(update_fields=["purpose"])
+    ledger_append(
+        action="order.risk_review_purpose",
+        actor="customer",
+        order_id=order_id,
+        subject_type="risk_review",
+        subject_id=review.pk,
+        source_system="public",
+        after={"purpose": purpose, "at": now.isoformat()},
+    )
+    return review

@@ -10,9 +10,11 @@ from django.test import Client
 from django.utils import timezone
 
 from orderhub.choices import Milestone, TrackingStage
+from orderhub.customers.models import RiskReview
 from orderhub.customers.services.tokens import order_link_create
 from orderhub.models import Order, StockShortage, TrackingEvent, Warehouse
 from tests.factories import OrderFactory
+from traceability.models import LedgerEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +145,22 @@ def test_token_pages_are_rate_limited_per_link(settings: Any) -> None:
     token = link_token(shipped_order())
     codes = [Client().get(f"/o/{token}/", REMOTE_ADDR=f"10.1.0.{n}").status_code for n in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_order_under_risk_review_asks_the_customer_for_the_purpose() -> None:
+    order = shipped_order()
+    Order.objects.filter(pk=order.pk).update(status=Milestone.PAID)
+    RiskReview.objects.create(order=order, opened_at=timezone.now())
+    token = link_token(order)
+    page = Client().get(f"/o/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "what is the purchase for?" in page
+    assert "being checked by our customer service" in page
+    Client().post(f"/o/{token}/", {"purpose": "公司年会礼品"})
+    Client().post(f"/o/{token}/", {"purpose": "改一下"})  # only the first answer is kept
+    review = RiskReview.objects.get()
+    assert (review.purpose, review.status) == ("公司年会礼品", "open")
+    assert LedgerEvent.objects.get(action="order.risk_review_purpose").after["purpose"] == (
+        "公司年会礼品"
+    )
+    after = Client().get(f"/o/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "what is the purchase for?" not in after
