@@ -21,9 +21,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from orderhub.choices import Milestone
-from orderhub.customers.choices import CreditTier, TokenPurpose
+from orderhub.customers.choices import CreditTier, ReviewStatus, TokenPurpose
 from orderhub.customers.exceptions import CustomerActionError
-from orderhub.customers.models import ConfirmationRequest, ConfirmationRule, CustomerProfile
+from orderhub.customers.models import (
+    ConfirmationRequest,
+    ConfirmationRule,
+    CustomerProfile,
+    RiskReview,
+)
 from orderhub.customers.services.tokens import access_token_create
 from orderhub.models import Order
 from orderhub.services.actions import order_cancel
@@ -269,11 +274,13 @@ def confirmations_due(*, now: datetime) -> tuple[list[int], list[int]]:
 
 
 def orders_ready_for_warehouse() -> QuerySet[Order]:
-    """Orders a warehouse may take now: stock locked, or awaiting confirmation and confirmed."""
+    """Orders a warehouse may take now: stock locked, or awaiting confirmation and confirmed;
+    never one whose risk review is still open."""
     confirmed = ConfirmationRequest.objects.filter(
         order_id=OuterRef("pk"), confirmed_at__isnull=False
     )
+    under_review = RiskReview.objects.filter(order_id=OuterRef("pk"), status=ReviewStatus.OPEN)
     return Order.objects.filter(
         Q(status=Milestone.STOCK_LOCKED)
         | Q(Exists(confirmed), status=Milestone.AWAITING_CONFIRMATION)
-    )
+    ).exclude(Exists(under_review))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from orderhub.choices import Milestone, Priority
 from orderhub.customers.exceptions import CustomerActionError
 from orderhub.customers.models import CreditPolicy, CustomerProfile, RiskReview
+from orderhub.customers.services.confirmation import orders_ready_for_warehouse
 from orderhub.customers.services.credit import customers_credit_refresh
 from orderhub.customers.services.risk import risk_review_clear, risk_review_reject
 from orderhub.domain import NormalizedOrder
@@ -146,6 +147,8 @@ def test_flagged_customer_order_goes_to_risk_review_at_intake_and_is_decided() -
         ("R-1", "open"), ("R-2", "open"),
     ]  # fmt: skip
 
+    Order.objects.filter(pk__in=[first.pk, second.pk]).update(status=Milestone.STOCK_LOCKED)
+    assert list(orders_ready_for_warehouse()) == []  # held while the review is open
     one = RiskReview.objects.get(order=first)
     with pytest.raises(CustomerActionError):
         risk_review_clear(review_id=one.pk, reason=" ", user=None, now=NOW)
@@ -154,7 +157,8 @@ def test_flagged_customer_order_goes_to_risk_review_at_intake_and_is_decided() -
     risk_review_reject(review_id=two.pk, reason="多次恶意退货", user=None, now=NOW)
     first.refresh_from_db()
     second.refresh_from_db()
-    assert (first.status, second.status) == (Milestone.PLACED, Milestone.CANCELLED)
+    assert (first.status, second.status) == (Milestone.STOCK_LOCKED, Milestone.CANCELLED)
+    assert list(orders_ready_for_warehouse()) == [first]
     assert list(
         LedgerEvent.objects.filter(action__startswith="order.risk_review_")
         .order_by("id")
