@@ -98,5 +98,7 @@ def test_customer_finds_an_order_by_number_and_phone_tail(
     phone.get_by_role("button", name="查看我的订单").click()
     expect(phone.locator(".tracking")).to_contain_text("快件已从杭州发出")
     expect(phone.locator(".milestones li.current")).to_contain_text("已揽收")
+    expect(phone.locator("h1")).to_have_text("订单 SO-3002")
+    expect(phone.locator(".tracking")).to_contain_text("运输中")
     no_horizontal_scroll(phone)
     phone.screenshot(path=str(SHOTS / "public-order-phone.png"), full_page=True)
