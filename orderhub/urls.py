@@ -25,6 +25,8 @@ urlpatterns = [
     # Platforms post here; outside i18n_patterns so the path never gets a language prefix.
     path("hooks/", include("channels_app.urls")),
     path("api/v1/", include("orderhub.api")),
+    # Customers' links (confirmation, order page): stable paths, language from the browser.
+    path("", include("orderhub.customers.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/schema/swagger-ui/",

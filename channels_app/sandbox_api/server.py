@@ -14,6 +14,7 @@ from channels_app.sandbox_api.douyin import DouyinSandbox
 from channels_app.sandbox_api.kuaidi100 import Kuaidi100Sandbox
 from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
 from channels_app.sandbox_api.shops import ShopsSandbox
+from channels_app.sandbox_api.wechat_mp import WechatMpSandbox
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class SandboxAPI(SandboxCore):
         self.douyin = DouyinSandbox(self)
         self.shops = ShopsSandbox(self)
         self.kuaidi100 = Kuaidi100Sandbox(self)
+        self.wechat_mp = WechatMpSandbox(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +91,7 @@ class SandboxAPI(SandboxCore):
                 self.douyin,
                 self.shops,
                 self.kuaidi100,
+                self.wechat_mp,
             ):
                 reply = platform.route(request)
                 if reply is not None:

@@ -9,6 +9,7 @@ from channels_app.services import channel_account_create
 AMAZON_CLIENT = ("amzn1.application-oa2-client.sandbox", "lwa-secret", "Atzr|sandbox-refresh")
 PDD_CLIENT = ("pdd-client-1", "pdd-secret", "pdd-access-token")
 DOUYIN_APP = ("7100000000000000001", "douyin-app-secret", "douyin-access-token")
+WECHAT_MP_TOKEN = "wechat-mp-access-token"  # noqa: S105  # the sandbox stand-in's own
 
 
 def amazon_account(api: SandboxAPI, *, code: str = "amazon-us", **options: str) -> ChannelAccount:

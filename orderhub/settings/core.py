@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "simple_history",
     "orderhub.apps.OrderHubConfig",
+    "orderhub.customers.apps.CustomersConfig",
     "channels_app.apps.ChannelsConfig",
     "health.apps.HealthConfig",
     "traceability.apps.TraceabilityConfig",

@@ -58,6 +58,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ALLOCATION_SWEEP_INTERVAL_SECONDS", default=60.0),
         "options": {"expires": 30},
     },
+    "customers-confirmation-sweep": {
+        "task": "customers.confirmation_sweep",
+        "schedule": env.float("CONFIRMATION_SWEEP_INTERVAL_SECONDS", default=300.0),
+        "options": {"expires": 120},
+    },
+    "customers-credit-refresh": {
+        "task": "customers.credit_refresh",
+        "schedule": env.float("CREDIT_REFRESH_INTERVAL_SECONDS", default=86400.0),
+        "options": {"expires": 3600},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

@@ -18,7 +18,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from channels_app.sandbox_api import SandboxAPI
-from channels_app.sandbox_api.testing import AMAZON_CLIENT, DOUYIN_APP, PDD_CLIENT
+from channels_app.sandbox_api.testing import (
+    AMAZON_CLIENT,
+    DOUYIN_APP,
+    PDD_CLIENT,
+    WECHAT_MP_TOKEN,
+)
 
 
 class Command(BaseCommand):
@@ -48,6 +53,8 @@ class Command(BaseCommand):
         api.pinduoduo.client_add(pdd_id, pdd_secret, pdd_token)
         app_key, app_secret, douyin_token = DOUYIN_APP
         api.douyin.app_add(app_key, app_secret, douyin_token)
+        api.wechat_mp.token_add(WECHAT_MP_TOKEN)
+        api.wechat_mp.any_follower = True
         now = datetime.now(UTC)
         for number in range(options["orders"]):
             updated = now - timedelta(minutes=5 + 7 * number)
@@ -56,6 +63,10 @@ class Command(BaseCommand):
         api.start()
         url = api.url
         self.stdout.write(f"Sandbox platform APIs: {url}  (stats: {url}/_sandbox/stats)")
+        self.stdout.write(
+            f"WeChat Official Account stand-in: WECHAT_MP_API_BASE={url} "
+            f"WECHAT_MP_ACCESS_TOKEN={WECHAT_MP_TOKEN} WECHAT_MP_TEMPLATE_ID=demo-confirm"
+        )
         self.stdout.write("Point accounts at it:")
         self.stdout.write(
             f"  manage.py channel_add --kind amazon --code amazon-sandbox"

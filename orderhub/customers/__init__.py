@@ -1,0 +1,1 @@
+"""Customers: confirmation before shipping, the public order page, fulfilment credit."""

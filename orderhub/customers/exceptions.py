@@ -1,0 +1,2 @@
+class CustomerActionError(Exception):
+    """A customer-side action that cannot be done (closed confirmation, missing reason)."""
