@@ -52,6 +52,7 @@ def test_write_back_is_registered_once_from_ready() -> None:
     assert list(transition_hooks) == [
         "channels.courier_subscribe",
         "channels.writeback",
+        "customers.confirmation_and_fast_lane",
         "orderhub.allocation",
         "orderhub.stock",
     ]

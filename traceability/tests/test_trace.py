@@ -141,7 +141,8 @@ def test_trace_merges_ledger_facts_and_history_in_time_order() -> None:
     order = build_order()
     trace = order_trace(order=order)
     assert trace.sources == (
-        "channels.inbound", "channels.outbound", "facts", "history", "ledger",
+        "channels.inbound", "channels.outbound", "channels.tracking", "facts", "history",
+        "ledger", "orderhub.allocation",
     )  # fmt: skip
     kinds = [entry.kind for entry in trace.entries]
     assert kinds.count("fact") == 4
