@@ -16,3 +16,7 @@ class OrderHubConfig(AppConfig):
         from orderhub.stock_hooks import stock_hook
 
         transition_hooks.add("orderhub.stock", stock_hook)
+
+        from orderhub.security import connect_receivers
+
+        connect_receivers()
