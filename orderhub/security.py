@@ -214,9 +214,17 @@ def _current_actor() -> str:
     return "system"
 
 
+def _from_the_network(request: HttpRequest | None) -> bool:
+    """A login or logout that came in an HTTP request. The test client's ``force_login`` /
+    ``logout`` build a bare request without a method: no one logged in over the network."""
+    return request is not None and request.method is not None
+
+
 def on_logged_in(
     sender: Any, request: HttpRequest | None, user: AbstractBaseUser, **_: Any
 ) -> None:
+    if not _from_the_network(request):
+        return
     ledger_append(
         action="staff.login",
         actor=user.get_username(),
@@ -233,7 +241,7 @@ def on_logged_out(
     user: AbstractBaseUser | AnonymousUser | None,
     **_: Any,
 ) -> None:
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not _from_the_network(request):
         return
     ledger_append(
         action="staff.logout",
@@ -298,7 +306,11 @@ def on_user_post_save(sender: Any, instance: Any, created: bool, **_: Any) -> No
         return
     after = {flag: getattr(instance, flag) for flag in _FLAGS}
     if created and not (instance.is_staff or instance.is_superuser):
-        return  # a customer-facing or API account without staff access is no access change
+        return  # an account without staff access is no access change
+    if created and _current_actor() == "system":
+        # Accounts made outside a staff request (createsuperuser, the demo data, fixtures)
+        # are set up by whoever runs the server; the admin's "add user" is recorded.
+        return
     if not created and before == after:
         return
     ledger_append(
