@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from channels_app.models import SystemReporter
 from channels_app.services import channel_account_create
+from orderhub.models import Order
 from orderhub.wsgi import application
 from tests.factories import OrderFactory, WarehouseFactory
 
@@ -50,6 +51,23 @@ def token(db: None, _keep_the_test_connection: None, settings: Any) -> str:
     return Token.objects.create(user=user).key
 
 
+_TURN = [0]
+
+
+def _aim(case: Any) -> None:
+    """Random strings never name the one account or order that exists; point half of the
+    cases at them so the fuzzed values reach the services, not only the validation."""
+    _TURN[0] += 1
+    if _TURN[0] % 2:
+        return
+    items = case.body if isinstance(case.body, list) else [case.body]
+    for item in items:
+        if isinstance(item, dict) and "system" in item:
+            item["system"] = "wms-sh"
+    if case.path_parameters and "id" in case.path_parameters:
+        case.path_parameters["id"] = Order.objects.values_list("pk", flat=True).first()
+
+
 # About 60 s on the shared 2-core machine (four operations, 20 examples each).
 @pytest.mark.slow
 @schema.parametrize()
@@ -61,6 +79,7 @@ def token(db: None, _keep_the_test_connection: None, settings: Any) -> str:
 def test_the_api_answers_every_fuzzed_request_without_a_500_and_within_its_schema(
     case: Any, token: str
 ) -> None:
+    _aim(case)
     case.call_and_validate(
         headers={"Authorization": f"Token {token}"},
         checks=[not_a_server_error, response_schema_conformance],
