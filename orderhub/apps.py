@@ -23,3 +23,7 @@ class OrderHubConfig(AppConfig):
 
         transition_hooks.add("orderhub.allocation", allocation_hook)
         trace_sources.add("orderhub.allocation", allocation_trace)
+
+        from orderhub.security import connect_receivers
+
+        connect_receivers()

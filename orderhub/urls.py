@@ -6,7 +6,13 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
+
+from orderhub.security import otp_verify_view, public_rate_limit
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -19,6 +25,12 @@ def staff_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
     return wrapped
 
 
+# The login POST is rate-limited per client IP and per username (LOGIN_RATE_LIMIT), on top of
+# the lockout after LOGIN_FAILURE_LIMIT failures (django-axes).
+admin.site.login = public_rate_limit(  # type: ignore[method-assign,assignment]
+    "admin-login", key="post:username", rate_setting="LOGIN_RATE_LIMIT", methods=("POST",)
+)(admin.site.login)
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -30,7 +42,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/schema/swagger-ui/",
-        staff_only(SpectacularSwaggerView.as_view(url_name="schema")),
+        # The split view serves its start-up code as a script file: no inline script (CSP).
+        staff_only(SpectacularSwaggerSplitView.as_view(url_name="schema")),
         name="schema-swagger-ui",
     ),
     path(
@@ -41,6 +54,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
 urlpatterns += i18n_patterns(
+    path("otp/verify/", otp_verify_view, name="otp_verify"),
     path("admin/", admin.site.urls),
     path("trace/", include("traceability.urls")),
     prefix_default_language=False,
