@@ -24,10 +24,13 @@ def allocation_hook(events: Sequence[TransitionEvent]) -> None:
     """Offer orders that reached ``stock_locked``; withdraw the offers of orders that left a
     claimable status; pin the locks of picked orders; end the locks of ended orders."""
     offer = [e.order.id for e in events if e.after == Milestone.STOCK_LOCKED]
+    # An order sent to its customer for confirmation waits for the answer: no warehouse may
+    # take it until the customer confirms (``confirmation_confirm`` offers it again).
     leave = [
         e.order.id
         for e in events
-        if e.before in services.CLAIMABLE and e.after not in services.CLAIMABLE
+        if e.before in services.CLAIMABLE
+        and (e.after not in services.CLAIMABLE or e.after == Milestone.AWAITING_CONFIRMATION)
     ]
     picked = [e.order.id for e in events if e.after in _PICKED_OR_LATER]
     ended = [e.order.id for e in events if e.after in _ENDED]

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from orderhub.allocation.services import offers_open
 from orderhub.choices import Milestone
 from orderhub.customers.choices import CreditTier, ReviewStatus, TokenPurpose
 from orderhub.customers.exceptions import CustomerActionError
@@ -152,7 +153,8 @@ def confirmation_confirm(
     *, confirmation_id: int, user_agent: str, ip: str, now: datetime
 ) -> ConfirmationRequest:
     """The customer confirms: consent with time and device as a ledger event. The order stays
-    awaiting confirmation with its stock held until a warehouse claims it. Confirmed already
+    awaiting confirmation with its stock held and is offered to the warehouses, the first
+    claim moves it on. Confirmed already
     → returns quietly; refused already → ``CustomerActionError``."""
     request = _locked_request(confirmation_id)
     if request.confirmed_at is not None:
@@ -171,6 +173,9 @@ def confirmation_confirm(
         source_system="public",
         after={"confirmed_at": now.isoformat(), **request.device},
     )
+    # Confirmed: the warehouses may now claim it (its offers were withdrawn while it waited).
+    Order.objects.select_for_update().filter(pk=request.order_id).first()
+    offers_open(order_ids=[request.order_id], now=now)
     return request
 
 

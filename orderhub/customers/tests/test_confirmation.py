@@ -23,7 +23,7 @@ from orderhub.customers.services.confirmation import (
     orders_ready_for_warehouse,
 )
 from orderhub.customers.services.sweep import confirmations_sweep
-from orderhub.models import Order, StockReservation
+from orderhub.models import Offer, Order, StockReservation
 from orderhub.services import order_transition
 from traceability.models import LedgerEvent
 
@@ -60,6 +60,8 @@ def test_selected_order_waits_message_sent_click_confirms_and_order_goes_on(
 
     order.refresh_from_db()
     assert order.status == Milestone.AWAITING_CONFIRMATION
+    # Offered at stock_locked, withdrawn while the customer is asked: no warehouse may take it.
+    assert Offer.objects.filter(order=order, withdrawn_at__isnull=True).count() == 0
     [sent] = wechat.wechat_mp.sent
     token = token_of(sent)
     assert len(token) == 43
@@ -112,6 +114,11 @@ def test_selected_order_waits_message_sent_click_confirms_and_order_goes_on(
     assert order.status == Milestone.AWAITING_CONFIRMATION
     assert StockReservation.objects.filter(order=order, status="reserved").count() == 2
     assert list(orders_ready_for_warehouse().values_list("pk", flat=True)) == [order.pk]
+    assert list(
+        Offer.objects.filter(order=order, withdrawn_at__isnull=True).values_list(
+            "warehouse__code", flat=True
+        )
+    ) == ["WH-A"]
     order_transition(order_id=order.pk, target=Milestone.WAREHOUSE_ACCEPTED)
     order.refresh_from_db()
     assert order.status == Milestone.WAREHOUSE_ACCEPTED
