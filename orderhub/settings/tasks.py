@@ -1,4 +1,6 @@
 from orderhub.settings.env import env
+# HEALTH_SWEEP_BATCH is re-exported into the settings with the rest of this module.
+from orderhub.settings.health import HEALTH_SWEEP_BATCH, HEALTH_SWEEP_INTERVAL_SECONDS  # noqa: F401
 from orderhub.settings.ledger import LEDGER_SEAL_INTERVAL_SECONDS, LEDGER_SEAL_QUEUE
 
 if env.str("REDIS_URL", default=""):
@@ -46,6 +48,11 @@ CELERY_BEAT_SCHEDULE = {
     "channels-outbox-sweep": {
         "task": "channels.outbox_sweep",
         "schedule": env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=5.0),
+        "options": {"expires": 10},
+    },
+    "health-anomalies-sweep": {
+        "task": "health.anomalies_sweep",
+        "schedule": HEALTH_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": 10},
     },
     "channels-reconcile-fanout": {

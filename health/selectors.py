@@ -1,0 +1,141 @@
+"""Reads of the health app. Nothing here writes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from health.models import Anomaly, RuleOverride, RuleSetting
+from health.rules.base import (
+    FactView,
+    LineView,
+    OrderView,
+    ShortageView,
+    TrackingView,
+    rules,
+)
+from orderhub.models import Order, OrderLine, StatusFact, StockShortage, TrackingEvent
+from orderhub.selectors import order_visible_to
+
+
+def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
+    """The rules' view of each order, with five statements whatever their number."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    facts: dict[int, list[FactView]] = defaultdict(list)
+    for row in (
+        StatusFact.objects.filter(order_id__in=ids)
+        .order_by("order_id", "occurred_at", "id")
+        .values_list(
+            "order_id", "id", "system", "raw_status", "milestone", "outcome", "occurred_at",
+            "received_at",
+        )
+    ):  # fmt: skip
+        facts[row[0]].append(FactView(*row[1:]))
+    tracking: dict[int, list[TrackingView]] = defaultdict(list)
+    for row in (
+        TrackingEvent.objects.filter(order_id__in=ids)
+        .order_by("order_id", "occurred_at", "id")
+        .values_list("order_id", "id", "system", "tracking_number", "stage", "raw_state",
+                     "occurred_at")
+    ):  # fmt: skip
+        tracking[row[0]].append(TrackingView(*row[1:]))
+    shortages: dict[int, list[ShortageView]] = defaultdict(list)
+    for row in (
+        StockShortage.objects.filter(order_id__in=ids, resolved_at__isnull=True)
+        .order_by("order_id", "sku")
+        .values_list("order_id", "id", "sku", "warehouse__code", "missing", "opened_at")
+    ):
+        shortages[row[0]].append(ShortageView(*row[1:]))
+    lines: dict[int, list[LineView]] = defaultdict(list)
+    for row in (
+        OrderLine.objects.filter(order_id__in=ids)
+        .order_by("order_id", "line_no")
+        .values_list("order_id", "line_no", "sku", "product__category", "product__hs_code")
+    ):
+        lines[row[0]].append(LineView(row[1], row[2], row[3] or "", row[4] or ""))
+    views = {}
+    for row in Order.objects.filter(pk__in=ids).values(
+        "id", "channel", "external_id", "status", "order_type", "warehouse__code", "carrier",
+        "tracking_number", "ship_by",
+    ):  # fmt: skip
+        order_id = row["id"]
+        views[order_id] = OrderView(
+            id=order_id,
+            channel=row["channel"],
+            external_id=row["external_id"],
+            status=row["status"],
+            order_type=row["order_type"],
+            warehouse_code=row["warehouse__code"] or "",
+            carrier=row["carrier"],
+            tracking_number=row["tracking_number"],
+            ship_by=row["ship_by"],
+            facts=tuple(facts[order_id]),
+            tracking=tuple(tracking[order_id]),
+            shortages=tuple(shortages[order_id]),
+            lines=tuple(lines[order_id]),
+        )
+    return views
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    """Every rule's switch and parameters as stored now (read afresh per evaluation)."""
+
+    enabled: Mapping[str, bool]
+    params: Mapping[str, Mapping[str, Any]]
+    overrides: Mapping[tuple[str, str], Mapping[str, Any]]
+
+    def is_enabled(self, kind: str) -> bool:
+        return self.enabled.get(kind, True)
+
+    def params_for(self, kind: str, channel: str) -> dict[str, Any]:
+        """The rule's defaults, under its setting, under the channel's override."""
+        return {
+            **rules.get(kind).defaults,
+            **self.params.get(kind, {}),
+            **self.overrides.get((kind, channel), {}),
+        }
+
+
+def rule_config_load() -> RuleConfig:
+    """The stored settings and overrides (two statements)."""
+    enabled: dict[str, bool] = {}
+    params: dict[str, Mapping[str, Any]] = {}
+    for kind, is_enabled, values in RuleSetting.objects.values_list("kind", "enabled", "params"):
+        enabled[kind] = is_enabled
+        params[kind] = values or {}
+    overrides = {
+        (kind, channel): values or {}
+        for kind, channel, values in RuleOverride.objects.values_list("kind", "channel", "params")
+    }
+    return RuleConfig(enabled=enabled, params=params, overrides=overrides)
+
+
+def anomaly_list(
+    *,
+    user: Any,
+    channel: str = "",
+    external_id: str = "",
+    order_id: int | None = None,
+    kind: str = "",
+    is_open: bool | None = None,
+) -> QuerySet[Anomaly]:
+    """Anomalies of the orders ``user`` may see (warehouse-scoped like orders), newest first."""
+    queryset = Anomaly.objects.filter(order__in=order_visible_to(user)).select_related("order")
+    if channel:
+        queryset = queryset.filter(order__channel=channel)
+    if external_id:
+        queryset = queryset.filter(order__external_id=external_id)
+    if order_id is not None:
+        queryset = queryset.filter(order_id=order_id)
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if is_open is not None:
+        queryset = queryset.filter(resolved_at__isnull=is_open)
+    return queryset.order_by("-opened_at", "-id")
