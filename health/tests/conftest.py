@@ -66,6 +66,16 @@ class Flow:
         return response.json()
 
 
+    def stock(self, sku: str, on_hand: int, wms: str = "wms-sh", warehouse: str = "WH-SH") -> None:
+        """The WMS reports what it holds through ``POST /api/v1/stock/``."""
+        client = APIClient()
+        token, _created = Token.objects.get_or_create(user=self.wms_users[wms])
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        body = {"system": wms, "levels": [{"sku": sku, "warehouse": warehouse, "on_hand": on_hand}]}
+        response = client.post("/api/v1/stock/", body, format="json")
+        assert response.status_code == 200, response.content
+
+
 def _wms(code: str, warehouse: str) -> User:
     WarehouseFactory.create(code=warehouse)
     wms = channel_account_create(kind="wms", code=code, options={"warehouse": warehouse}, secrets={})
