@@ -127,3 +127,23 @@ class OrderCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} @ {self.next_check_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CategoryChapters(models.Model):
+    """Which HS chapters (two digits) fit a product category, for cross-border lines."""
+
+    category = models.CharField(_("product category"), max_length=100, unique=True)
+    chapters = models.JSONField(
+        _("HS chapters"), default=list, blank=True, help_text=_('e.g. ["61", "62"]')
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("category HS chapters")
+        verbose_name_plural = _("category HS chapters")
+        ordering = ["category"]
+
+    def __str__(self) -> str:
+        return self.category

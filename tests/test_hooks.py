@@ -49,7 +49,8 @@ def heard(monkeypatch: pytest.MonkeyPatch) -> Heard:
 
 
 def test_write_back_is_registered_once_from_ready() -> None:
-    assert list(transition_hooks) == ["channels.writeback"]
+    assert list(transition_hooks) == ["channels.writeback", "health.rules", "orderhub.stock"]
+    assert list(fact_hooks) == ["health.rules"]
     with pytest.raises(RegistryError, match="already registered"):
         transition_hooks.add("channels.writeback", lambda events: None)
 

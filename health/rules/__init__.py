@@ -7,4 +7,4 @@ from __future__ import annotations
 
 
 def load() -> None:
-    from health.rules import facts, shipping, stock  # noqa: F401
+    from health.rules import customs, facts, shipping, stock  # noqa: F401
