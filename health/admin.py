@@ -12,9 +12,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from health.models import Anomaly, RuleOverride, RuleSetting
+from health.models import Anomaly, CategoryChapters, RuleOverride, RuleSetting
 from health.services import (
     anomaly_resolve,
+    category_chapters_set,
     rule_override_set,
     rule_params_validate,
     rule_setting_update,
@@ -87,5 +88,17 @@ class RuleOverrideAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         row = rule_override_set(
             kind=obj.kind, channel=obj.channel, params=obj.params, user=request.user
+        )
+        obj.pk = row.pk
+
+
+@admin.register(CategoryChapters)
+class CategoryChaptersAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+    list_display = ["category", "chapters", "updated_at"]
+    fields = ["category", "chapters"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = category_chapters_set(
+            category=obj.category, chapters=obj.chapters, user=request.user
         )
         obj.pk = row.pk

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from health.models import Anomaly, RuleOverride, RuleSetting
+from health.models import Anomaly, CategoryChapters, RuleOverride, RuleSetting
 from health.rules.base import (
     FactView,
     LineView,
@@ -90,21 +90,26 @@ class RuleConfig:
     enabled: Mapping[str, bool]
     params: Mapping[str, Mapping[str, Any]]
     overrides: Mapping[tuple[str, str], Mapping[str, Any]]
+    category_chapters: Mapping[str, list[str]]
 
     def is_enabled(self, kind: str) -> bool:
         return self.enabled.get(kind, True)
 
     def params_for(self, kind: str, channel: str) -> dict[str, Any]:
-        """The rule's defaults, under its setting, under the channel's override."""
-        return {
+        """The rule's defaults, under its setting, under the channel's override (and the
+        category → HS chapters mapping for ``customs_hs_code``)."""
+        params = {
             **rules.get(kind).defaults,
             **self.params.get(kind, {}),
             **self.overrides.get((kind, channel), {}),
         }
+        if kind == "customs_hs_code":
+            params["category_chapters"] = self.category_chapters
+        return params
 
 
 def rule_config_load() -> RuleConfig:
-    """The stored settings and overrides (two statements)."""
+    """The stored settings, overrides and category chapters (three statements)."""
     enabled: dict[str, bool] = {}
     params: dict[str, Mapping[str, Any]] = {}
     for kind, is_enabled, values in RuleSetting.objects.values_list("kind", "enabled", "params"):
@@ -114,7 +119,13 @@ def rule_config_load() -> RuleConfig:
         (kind, channel): values or {}
         for kind, channel, values in RuleOverride.objects.values_list("kind", "channel", "params")
     }
-    return RuleConfig(enabled=enabled, params=params, overrides=overrides)
+    chapters = {
+        category: [str(chapter) for chapter in values or []]
+        for category, values in CategoryChapters.objects.values_list("category", "chapters")
+    }
+    return RuleConfig(
+        enabled=enabled, params=params, overrides=overrides, category_chapters=chapters
+    )
 
 
 def anomaly_list(

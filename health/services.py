@@ -22,7 +22,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from health.choices import Resolution
-from health.models import Anomaly, OrderCheck, RuleOverride, RuleSetting
+from health.models import Anomaly, CategoryChapters, OrderCheck, RuleOverride, RuleSetting
 from health.rules.base import Finding, OrderView, Pending, rules
 from health.selectors import order_views_build, rule_config_load
 from orderhub.hooks import FactEvent, TransitionEvent
@@ -366,6 +366,31 @@ def rule_override_set(
         after={"params": params},
     )
     return override
+
+
+@transaction.atomic
+def category_chapters_set(*, category: str, chapters: Any, user: Any) -> CategoryChapters:
+    """Which HS chapters fit a product category (two-digit texts; history and a ledger event
+    with its author). Applies to the next evaluation of ``customs_hs_code``."""
+    if not isinstance(chapters, list) or not all(
+        isinstance(chapter, str) and len(chapter) == 2 and chapter.isdigit()
+        for chapter in chapters
+    ):
+        raise ValidationError({"chapters": "a list of two-digit chapters, e.g. [\"61\"]"})
+    row, _created = CategoryChapters.objects.select_for_update().get_or_create(category=category)
+    before = {"chapters": row.chapters}
+    row.chapters = sorted(set(chapters))
+    row._history_user = user  # type: ignore[attr-defined]
+    row.save()
+    ledger_append(
+        action="health.category_chapters_set",
+        actor=_actor(user),
+        subject_type="category_chapters",
+        subject_id=category,
+        before=before,
+        after={"chapters": row.chapters},
+    )
+    return row
 
 
 def rule_settings_sync(**_kwargs: Any) -> None:
