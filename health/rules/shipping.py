@@ -152,3 +152,43 @@ def tracking_stalled(view: OrderView, params: Params, now: datetime) -> Verdict:
         evidence_at=stalled_at,
         next_check_at=now + timedelta(minutes=float(params["recheck_minutes"])),
     )
+
+
+@rule(
+    "clock_mismatch",
+    defaults={
+        "max_seconds": 180,
+        "systems": ["erp", "wms", "kingdee_k3"],
+        "courier_systems": COURIER_SYSTEMS,
+    },
+)
+def clock_mismatch(view: OrderView, params: Params, now: datetime) -> Verdict:
+    """The ERP's or WMS's ship (handover) time and the carrier's first scan differ by more
+    than ``max_seconds``: one of the clocks, or one of the stories, is wrong."""
+    couriers = set(params["courier_systems"])
+    scan = _carrier_scan(view, couriers)
+    if scan is None:
+        return None
+    systems = set(params["systems"])
+    shipped = next(
+        (
+            fact
+            for fact in view.facts
+            if fact.milestone == Milestone.HANDED_OVER and fact.system_kind in systems
+        ),
+        None,
+    )
+    if shipped is None:
+        return None
+    difference = abs((scan - shipped.occurred_at).total_seconds())
+    if difference <= float(params["max_seconds"]):
+        return None
+    return Finding(
+        evidence={
+            "ship_fact": shipped.brief(),
+            "first_scan_at": scan.isoformat(),
+            "difference_seconds": difference,
+            "max_seconds": float(params["max_seconds"]),
+        },
+        evidence_at=max(scan, shipped.occurred_at),
+    )

@@ -95,15 +95,21 @@ def test_ghost_shipment_opens_at_the_platform_deadline_and_the_scan_resolves_it(
     assert Order.objects.get(pk=order.pk).status == "collected"
     assert (anomaly.resolution, anomaly.resolved_at is not None) == ("auto", True)
     assert list(
-        LedgerEvent.objects.filter(action__startswith="anomaly.").values_list("action", "order_id")
+        LedgerEvent.objects.filter(action__startswith="anomaly.", subject_id=str(anomaly.pk))
+        .order_by("id")
+        .values_list("action", "order_id")
     ) == [("anomaly.opened", order.pk), ("anomaly.resolved", order.pk)]
+    # A scan an hour after the ship time: the clocks (or the stories) disagree as well.
+    assert list(Anomaly.objects.filter(resolved_at__isnull=True).values_list("kind", flat=True)) == [
+        "clock_mismatch"
+    ]
 
 
 @pytest.mark.django_db
 def test_a_scan_before_the_deadline_opens_nothing(flow: Flow, kd100: None) -> None:
     ship_at = ago(60).replace(microsecond=0)
     order = shipped(flow, "G2", "JD200", ship_at)
-    scan_at = ship_at + timedelta(minutes=20)
+    scan_at = ship_at + timedelta(minutes=2)
     kuaidi100_scan(Client(), "JD200", scan_at)
     assert Order.objects.get(pk=order.pk).status == "collected"
     # Past the ghost deadline nothing is due: the next check is tracking_stalled's.
@@ -116,7 +122,7 @@ def test_a_scan_before_the_deadline_opens_nothing(flow: Flow, kd100: None) -> No
 def test_tracking_stalled_opens_after_48_hours_without_events(flow: Flow, kd100: None) -> None:
     ship_at = ago(60).replace(microsecond=0)
     order = shipped(flow, "T1", "JD500", ship_at)
-    scan_at = ship_at + timedelta(minutes=20)
+    scan_at = ship_at + timedelta(minutes=2)
     kuaidi100_scan(Client(), "JD500", scan_at)
     stalled_at = scan_at + timedelta(hours=48)
     assert anomalies_sweep(now=stalled_at - timedelta(seconds=1)) == 0
@@ -212,3 +218,26 @@ def test_a_threshold_edit_changes_the_next_evaluation_and_is_in_the_ledger(flow:
     rule_setting_update(kind="sync_lag", enabled=False, user=ops)
     assert anomalies_sweep(now=fact.received_at + timedelta(seconds=601)) == 1
     assert Anomaly.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_clock_mismatch_opens_when_the_scan_is_far_from_the_ship_time(
+    flow: Flow, kd100: None
+) -> None:
+    ship_at = ago(60).replace(microsecond=0)
+    order = shipped(flow, "M1", "JD600", ship_at)
+    scan_at = ship_at + timedelta(minutes=20)
+    kuaidi100_scan(Client(), "JD600", scan_at)
+    anomaly = Anomaly.objects.get()
+    fact = StatusFact.objects.get(raw_status="SHIPPED", system="wms:wms-sh")
+    assert (anomaly.kind, anomaly.order_id, anomaly.evidence_at) == (
+        "clock_mismatch", order.pk, scan_at,
+    )  # fmt: skip
+    assert anomaly.evidence == {
+        "ship_fact": {"fact_id": fact.pk, "system": "wms:wms-sh", "raw_status": "SHIPPED",
+                      "milestone": "handed_over", "outcome": "skipped_ahead",
+                      "occurred_at": ship_at.isoformat()},
+        "first_scan_at": scan_at.isoformat(),
+        "difference_seconds": 1200.0,
+        "max_seconds": 180.0,
+    }  # fmt: skip
