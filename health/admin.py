@@ -51,7 +51,7 @@ class AnomalyAdmin(admin.ModelAdmin[Anomaly]):
                           messages.SUCCESS)  # fmt: skip
 
 
-class _ParamsForm(forms.ModelForm):  # type: ignore[type-arg]
+class _ParamsForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         kind = self.instance.kind if self.instance.pk else data.get("kind", "")
@@ -64,7 +64,7 @@ class _ParamsForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(RuleSetting)
-class RuleSettingAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+class RuleSettingAdmin(SimpleHistoryAdmin):
     form = _ParamsForm
     list_display = ["kind", "enabled", "params", "updated_at"]
     fields = ["kind", "enabled", "params"]
@@ -80,7 +80,7 @@ class RuleSettingAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(RuleOverride)
-class RuleOverrideAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+class RuleOverrideAdmin(SimpleHistoryAdmin):
     form = _ParamsForm
     list_display = ["kind", "channel", "params", "updated_at"]
     fields = ["kind", "channel", "params"]
@@ -93,12 +93,10 @@ class RuleOverrideAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(CategoryChapters)
-class CategoryChaptersAdmin(SimpleHistoryAdmin):  # type: ignore[type-arg]
+class CategoryChaptersAdmin(SimpleHistoryAdmin):
     list_display = ["category", "chapters", "updated_at"]
     fields = ["category", "chapters"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        row = category_chapters_set(
-            category=obj.category, chapters=obj.chapters, user=request.user
-        )
+        row = category_chapters_set(category=obj.category, chapters=obj.chapters, user=request.user)
         obj.pk = row.pk

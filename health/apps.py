@@ -8,13 +8,12 @@ class HealthConfig(AppConfig):
     verbose_name = _("Health")
 
     def ready(self) -> None:
-        from health import rules
+        from health.rules import customs, facts, shipping, stock  # noqa: F401
         from health.services import health_fact_hook, health_transition_hook, rule_settings_sync
         from health.trace import anomaly_entries
         from orderhub.hooks import fact_hooks, transition_hooks
         from traceability.selectors import trace_sources
 
-        rules.load()
         fact_hooks.add("health.rules", health_fact_hook)
         transition_hooks.add("health.rules", health_transition_hook)
         trace_sources.add("health.anomalies", anomaly_entries)

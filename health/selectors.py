@@ -28,7 +28,7 @@ def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
     if not ids:
         return {}
     facts: dict[int, list[FactView]] = defaultdict(list)
-    for row in (
+    for fact_row in (
         StatusFact.objects.filter(order_id__in=ids)
         .order_by("order_id", "occurred_at", "id")
         .values_list(
@@ -36,29 +36,31 @@ def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
             "received_at",
         )
     ):  # fmt: skip
-        facts[row[0]].append(FactView(*row[1:]))
+        facts[fact_row[0]].append(FactView(*fact_row[1:]))
     tracking: dict[int, list[TrackingView]] = defaultdict(list)
-    for row in (
+    for event_row in (
         TrackingEvent.objects.filter(order_id__in=ids)
         .order_by("order_id", "occurred_at", "id")
         .values_list("order_id", "id", "system", "tracking_number", "stage", "raw_state",
                      "occurred_at")
     ):  # fmt: skip
-        tracking[row[0]].append(TrackingView(*row[1:]))
+        tracking[event_row[0]].append(TrackingView(*event_row[1:]))
     shortages: dict[int, list[ShortageView]] = defaultdict(list)
-    for row in (
+    for shortage_row in (
         StockShortage.objects.filter(order_id__in=ids, resolved_at__isnull=True)
         .order_by("order_id", "sku")
         .values_list("order_id", "id", "sku", "warehouse__code", "missing", "opened_at")
     ):
-        shortages[row[0]].append(ShortageView(*row[1:]))
+        shortages[shortage_row[0]].append(ShortageView(*shortage_row[1:]))
     lines: dict[int, list[LineView]] = defaultdict(list)
-    for row in (
+    for line_row in (
         OrderLine.objects.filter(order_id__in=ids)
         .order_by("order_id", "line_no")
         .values_list("order_id", "line_no", "sku", "product__category", "product__hs_code")
     ):
-        lines[row[0]].append(LineView(row[1], row[2], row[3] or "", row[4] or ""))
+        lines[line_row[0]].append(
+            LineView(line_row[1], line_row[2], line_row[3] or "", line_row[4] or "")
+        )
     views = {}
     for row in Order.objects.filter(pk__in=ids).values(
         "id", "channel", "external_id", "status", "order_type", "warehouse__code", "carrier",

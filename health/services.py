@@ -122,7 +122,7 @@ def _anomalies_open(
         ]  # fmt: skip
     row = "(" + ", ".join(["%s"] * len(_OPEN_COLUMNS)) + ")"
     sql = (
-        f"INSERT INTO {Anomaly._meta.db_table} ({', '.join(_OPEN_COLUMNS)}) "
+        f"INSERT INTO {Anomaly._meta.db_table} ({', '.join(_OPEN_COLUMNS)}) "  # noqa: S608 - model constants
         f"VALUES {', '.join([row] * len(findings))} "
         "ON CONFLICT (kind, subject_key) WHERE resolved_at IS NULL DO NOTHING "
         "RETURNING id, kind, subject_key"
@@ -162,7 +162,7 @@ def _anomalies_resolve(ids: Sequence[int], *, now: datetime) -> list[tuple[Ledge
     if not ids:
         return []
     sql = (
-        f"UPDATE {Anomaly._meta.db_table} SET resolved_at = %s, resolution = %s, "
+        f"UPDATE {Anomaly._meta.db_table} SET resolved_at = %s, resolution = %s, "  # noqa: S608 - model constant
         "resolved_note = %s WHERE id = ANY(%s) AND resolved_at IS NULL "
         "RETURNING id, kind, subject_key, order_id"
     )
@@ -202,13 +202,14 @@ def _checks_store(next_checks: Mapping[int, datetime | None]) -> None:
     with connection.cursor() as cursor:
         if due:
             cursor.execute(
-                f"INSERT INTO {table} (order_id, next_check_at) "
+                f"INSERT INTO {table} (order_id, next_check_at) "  # noqa: S608 - model constant
                 "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) "
                 "ON CONFLICT (order_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at",
                 [[pk for pk, _at in due], [at for _pk, at in due]],
             )
         if done:
-            cursor.execute(f"DELETE FROM {table} WHERE order_id = ANY(%s)", [done])
+            sql = f"DELETE FROM {table} WHERE order_id = ANY(%s)"  # noqa: S608 - model constant
+            cursor.execute(sql, [done])
 
 
 # --- the two triggers: facts arriving, time passing --------------------------------------------
@@ -304,14 +305,17 @@ def rule_params_validate(kind: str, params: Any) -> dict[str, Any]:
             errors[key] = f"unknown parameter (known: {', '.join(sorted(defaults)) or 'none'})"
             continue
         default = defaults[key]
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        texts = isinstance(value, list) and all(isinstance(v, str) for v in value)
         if isinstance(default, int | float) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            if not is_number or value < 0:
                 errors[key] = "must be a number, not negative"
-        elif isinstance(default, list):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                errors[key] = "must be a list of texts"
+        elif isinstance(default, list) and not texts:
+            errors[key] = "must be a list of texts"
     if errors:
-        raise ValidationError({"params": [f"{key}: {text}" for key, text in sorted(errors.items())]})
+        raise ValidationError(
+            {"params": [f"{key}: {text}" for key, text in sorted(errors.items())]}
+        )
     return dict(params)
 
 
@@ -373,10 +377,9 @@ def category_chapters_set(*, category: str, chapters: Any, user: Any) -> Categor
     """Which HS chapters fit a product category (two-digit texts; history and a ledger event
     with its author). Applies to the next evaluation of ``customs_hs_code``."""
     if not isinstance(chapters, list) or not all(
-        isinstance(chapter, str) and len(chapter) == 2 and chapter.isdigit()
-        for chapter in chapters
+        isinstance(chapter, str) and len(chapter) == 2 and chapter.isdigit() for chapter in chapters
     ):
-        raise ValidationError({"chapters": "a list of two-digit chapters, e.g. [\"61\"]"})
+        raise ValidationError({"chapters": 'a list of two-digit chapters, e.g. ["61"]'})
     row, _created = CategoryChapters.objects.select_for_update().get_or_create(category=category)
     before = {"chapters": row.chapters}
     row.chapters = sorted(set(chapters))

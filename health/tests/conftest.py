@@ -44,9 +44,8 @@ class Flow:
         body = order_body({"id": order_id, "status": status, "at": at.isoformat(), **extra})
         headers = hook_headers(body, delivery=f"d-{self.deliveries}")
         response = self.client.post(
-            f"/hooks/{SHOP}/", data=body, content_type="application/json",
-            **{f"HTTP_{key.upper().replace('-', '_')}": value for key, value in headers.items()},
-        )  # fmt: skip
+            f"/hooks/{SHOP}/", data=body, content_type="application/json", headers=headers
+        )
         assert response.status_code == 200, response.content
         inbox_process_pending()
 
@@ -65,7 +64,6 @@ class Flow:
         assert response.status_code == 201, response.content
         return response.json()
 
-
     def stock(self, sku: str, on_hand: int, wms: str = "wms-sh", warehouse: str = "WH-SH") -> None:
         """The WMS reports what it holds through ``POST /api/v1/stock/``."""
         client = APIClient()
@@ -78,7 +76,9 @@ class Flow:
 
 def _wms(code: str, warehouse: str) -> User:
     WarehouseFactory.create(code=warehouse)
-    wms = channel_account_create(kind="wms", code=code, options={"warehouse": warehouse}, secrets={})
+    wms = channel_account_create(
+        kind="wms", code=code, options={"warehouse": warehouse}, secrets={}
+    )
     user = User.objects.create_user(f"{code}-bot")
     SystemReporter.objects.create(account=wms, user=user)
     return user

@@ -95,7 +95,7 @@ def test_anomalies_are_scoped_to_the_callers_warehouses(orders: tuple[Order, Ord
 def test_the_order_detail_includes_anomalies_with_a_fixed_query_count(
     orders: tuple[Order, Order],
 ) -> None:
-    first, second = orders
+    first, _second = orders
     client = api(User.objects.create_superuser("root"))
     anomaly(first, "status_conflict")
     with CaptureQueriesContext(connection) as one:

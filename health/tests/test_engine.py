@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -44,9 +45,7 @@ def test_evaluating_many_orders_costs_the_statements_of_one() -> None:
     from orderhub.services.facts import status_fact_record
 
     for pk in [one_id, *many_ids]:
-        status_fact_record(
-            order_id=pk, fact=StatusFactIn("wms:wh", "GEHEIM", None, timezone.now())
-        )
+        status_fact_record(order_id=pk, fact=StatusFactIn("wms:wh", "GEHEIM", None, timezone.now()))
     Anomaly.objects.all().delete()
     now = timezone.now()
     with CaptureQueriesContext(connection) as single:
@@ -76,3 +75,25 @@ def test_a_flush_of_many_orders_adds_a_fixed_number_of_statements() -> None:
 
     assert statements(["f-0"]) == statements([f"f-{n}" for n in range(1, 21)])
     assert Anomaly.objects.filter(kind="unmapped_status").count() == 21
+
+
+@pytest.mark.django_db
+def test_a_threshold_edited_in_the_admin_goes_through_the_service(admin_client: Client) -> None:
+    from django.urls import reverse
+
+    from traceability.models import LedgerEvent
+
+    setting = RuleSetting.objects.get(kind="sla_at_risk")
+    url = reverse("admin:health_rulesetting_change", args=[setting.pk])
+    bad = admin_client.post(url, {"enabled": "on", "params": '{"hours": -1}'})
+    assert bad.status_code == 200  # the form again, with the error
+    assert RuleSetting.objects.get(pk=setting.pk).params == {"hours": 4}
+    response = admin_client.post(url, {"enabled": "on", "params": '{"hours": 8}'})
+    assert response.status_code == 302
+    assert RuleSetting.objects.get(pk=setting.pk).params == {"hours": 8}
+    event = LedgerEvent.objects.get(action="health.rule_setting_updated")
+    assert (event.actor, event.before, event.after) == (
+        "admin", {"enabled": True, "params": {"hours": 4}},
+        {"enabled": True, "params": {"hours": 8}},
+    )  # fmt: skip
+    assert setting.history.latest().history_user.get_username() == "admin"

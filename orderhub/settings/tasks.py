@@ -1,6 +1,4 @@
 from orderhub.settings.env import env
-# HEALTH_SWEEP_BATCH is re-exported into the settings with the rest of this module.
-from orderhub.settings.health import HEALTH_SWEEP_BATCH, HEALTH_SWEEP_INTERVAL_SECONDS  # noqa: F401
 from orderhub.settings.ledger import LEDGER_SEAL_INTERVAL_SECONDS, LEDGER_SEAL_QUEUE
 
 if env.str("REDIS_URL", default=""):
@@ -26,6 +24,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
+
+# The consistency engine's sweep: how often it looks for orders whose time-based check is due,
+# and how many it takes per run (the oldest due first; the rest wait for the next run).
+HEALTH_SWEEP_INTERVAL_SECONDS = env.float("HEALTH_SWEEP_INTERVAL_SECONDS", default=5.0)
+HEALTH_SWEEP_BATCH = env.int("HEALTH_SWEEP_BATCH", default=500)
 
 # Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
 # the admin can change their schedules.
