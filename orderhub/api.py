@@ -9,8 +9,8 @@ from rest_framework import viewsets
 from rest_framework.routers import DefaultRouter
 from rest_framework.serializers import BaseSerializer
 
-from orderhub.choices import Milestone
 from health.models import Anomaly
+from orderhub.choices import Milestone
 from orderhub.models import Order, OrderLine, StatusFact, TrackingEvent
 from orderhub.selectors import order_visible_to
 from orderhub.serializers import OrderDetailSerializer, OrderListSerializer

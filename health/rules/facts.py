@@ -38,7 +38,8 @@ def status_conflict(view: OrderView, params: Params, now: datetime) -> Verdict:
     if not conflicting:
         return None
     conflicting = sorted(
-        {fact.id: fact for fact in conflicting}.values(), key=lambda fact: (fact.occurred_at, fact.id)
+        {fact.id: fact for fact in conflicting}.values(),
+        key=lambda fact: (fact.occurred_at, fact.id),
     )
     return Finding(
         evidence={

@@ -100,9 +100,9 @@ def test_ghost_shipment_opens_at_the_platform_deadline_and_the_scan_resolves_it(
         .values_list("action", "order_id")
     ) == [("anomaly.opened", order.pk), ("anomaly.resolved", order.pk)]
     # A scan an hour after the ship time: the clocks (or the stories) disagree as well.
-    assert list(Anomaly.objects.filter(resolved_at__isnull=True).values_list("kind", flat=True)) == [
-        "clock_mismatch"
-    ]
+    assert list(
+        Anomaly.objects.filter(resolved_at__isnull=True).values_list("kind", flat=True)
+    ) == ["clock_mismatch"]
 
 
 @pytest.mark.django_db

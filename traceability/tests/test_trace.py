@@ -15,8 +15,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
 from django.urls import reverse
+from django.utils import timezone
 
 from health.models import Anomaly, RuleSetting
 from orderhub.choices import Milestone
