@@ -82,7 +82,13 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
         for kind, entry in rules.items():
             if not config.is_enabled(kind):
                 continue
-            verdict = entry.function(view, config.params_for(kind, view.channel), now)
+            try:
+                verdict = entry.function(view, config.params_for(kind, view.channel), now)
+            except OverflowError:
+                # A stored time at the end of the calendar (year 9999): this rule cannot
+                # reason about it; the order's other rules and the transaction go on.
+                logger.warning("health.rule_overflow kind=%s order=%s", kind, order_id)
+                continue
             if isinstance(verdict, Finding):
                 if (kind, subject) not in open_ids:
                     to_open.append((view, kind, verdict))

@@ -97,3 +97,19 @@ def test_a_threshold_edited_in_the_admin_goes_through_the_service(admin_client: 
         {"enabled": True, "params": {"hours": 8}},
     )  # fmt: skip
     assert setting.history.latest().history_user.get_username() == "admin"
+
+
+@pytest.mark.django_db
+def test_a_year_9999_ship_time_skips_the_rule_and_fails_nothing() -> None:
+    from datetime import UTC, datetime
+
+    from orderhub.models import StatusFact
+
+    order = Order.objects.create(channel="shop-a", external_id="Y9999")
+    StatusFact.objects.create(
+        order=order, system="wms:wh", raw_status="SHIPPED", milestone="handed_over",
+        occurred_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), outcome="skipped_ahead",
+        dedupe_key="y",
+    )  # fmt: skip
+    result = anomalies_evaluate_locked(order_ids=[order.pk], now=timezone.now())
+    assert (result.opened, result.resolved) == ((), ())
