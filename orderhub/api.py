@@ -9,8 +9,9 @@ from rest_framework import viewsets
 from rest_framework.routers import DefaultRouter
 from rest_framework.serializers import BaseSerializer
 
+from health.models import Anomaly
 from orderhub.choices import Milestone
-from orderhub.models import Order, OrderLine, StatusFact
+from orderhub.models import Order, OrderLine, StatusFact, TrackingEvent
 from orderhub.selectors import order_visible_to
 from orderhub.serializers import OrderDetailSerializer, OrderListSerializer
 
@@ -41,6 +42,11 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
             queryset = queryset.prefetch_related(
                 Prefetch("lines", queryset=OrderLine.objects.order_by("line_no")),
                 Prefetch("facts", queryset=StatusFact.objects.order_by("occurred_at", "id")),
+                Prefetch(
+                    "tracking_events",
+                    queryset=TrackingEvent.objects.order_by("occurred_at", "id"),
+                ),
+                Prefetch("anomalies", queryset=Anomaly.objects.order_by("opened_at", "id")),
             )
         return queryset
 
@@ -50,9 +56,11 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet[Order]):
 
 router = DefaultRouter()
 router.register("orders", OrderViewSet, basename="order")
-# The facts API of the WMS/ERP/TMS accounts lives with the channels (included by name).
+# The facts API of the WMS/ERP/TMS accounts lives with the channels, the anomalies with health,
+# the warehouse claims with the allocation (included by name).
 urlpatterns = [
     *router.urls,
     path("", include("channels_app.api")),
+    path("", include("health.api")),
     path("", include("orderhub.allocation.api")),
 ]

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from django.db import models
 from rest_framework import serializers
 
-from orderhub.models import Order, OrderLine, StatusFact, Warehouse
+from health.models import Anomaly
+from orderhub.models import Order, OrderLine, StatusFact, TrackingEvent, Warehouse
 
 
 class UTCDateTimeField(serializers.DateTimeField):
@@ -54,6 +55,26 @@ class StatusFactSerializer(_ModelSerializer[StatusFact]):
         ]  # fmt: skip
 
 
+class TrackingEventSerializer(_ModelSerializer[TrackingEvent]):
+    class Meta:
+        model = TrackingEvent
+        fields = [
+            "id", "system", "carrier", "tracking_number", "occurred_at", "received_at", "stage",
+            "raw_state", "raw_substate", "milestone", "description", "location",
+        ]  # fmt: skip
+
+
+class AnomalySerializer(_ModelSerializer[Anomaly]):
+    """An anomaly the consistency engine opened (``resolution`` "" while it is open)."""
+
+    class Meta:
+        model = Anomaly
+        fields = [
+            "id", "kind", "subject_key", "opened_at", "evidence_at", "deadline", "resolved_at",
+            "resolution", "resolved_note", "evidence", "actions",
+        ]  # fmt: skip
+
+
 # Each milestone time is the source's clock; its ``*_received_at`` is when OrderHub learned it.
 ORDER_FIELDS = [
     "id", "channel", "external_id", "status", "status_changed_at", "order_type", "priority",
@@ -83,8 +104,10 @@ class OrderListSerializer(_OrderFields):
 class OrderDetailSerializer(_OrderFields):
     lines = OrderLineSerializer(many=True, read_only=True)
     facts = StatusFactSerializer(many=True, read_only=True)
+    tracking_events = TrackingEventSerializer(many=True, read_only=True)
+    anomalies = AnomalySerializer(many=True, read_only=True)
 
     class Meta:
         model = Order
-        fields = [*ORDER_FIELDS, "lines", "facts"]
+        fields = [*ORDER_FIELDS, "lines", "facts", "tracking_events", "anomalies"]
         read_only_fields = fields

@@ -53,10 +53,11 @@ def test_write_back_is_registered_once_from_ready() -> None:
         "channels.courier_subscribe",
         "channels.writeback",
         "customers.confirmation_and_fast_lane",
+        "health.rules",
         "orderhub.allocation",
         "orderhub.stock",
     ]
-    assert list(fact_hooks) == ["channels.courier_subscribe"]
+    assert list(fact_hooks) == ["channels.courier_subscribe", "health.rules"]
     with pytest.raises(RegistryError, match="already registered"):
         transition_hooks.add("channels.writeback", lambda events: None)
 

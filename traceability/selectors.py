@@ -23,6 +23,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from health.models import Anomaly
 from orderhub.choices import Milestone
 from orderhub.models import Order, StatusFact
 from orderhub.registry import Registry
@@ -226,29 +227,28 @@ def history_entries(order: Order) -> list[TraceEntry]:
 
 
 def _anomalies(order: Order) -> list[AnomalySpan]:
-    events = LedgerEvent.objects.filter(
-        order_id=order.pk, action__in=["anomaly.opened", "anomaly.resolved"]
-    ).order_by("id")
-    opened: dict[str, LedgerEvent] = {}
-    spans: dict[str, AnomalySpan] = {}
-    for event in events:
-        if event.action == "anomaly.opened":
-            opened[event.subject_id] = event
-            spans[event.subject_id] = AnomalySpan(
-                subject_id=event.subject_id,
-                kind=str(event.after.get("kind", event.subject_type)),
-                opened_at=event.created_at,
-                resolved_at=None,
-                resolved_by="",
-                evidence=_text(event.references.get("evidence", event.after)),
+    """The order's anomalies as the consistency engine recorded them, oldest first."""
+    spans = []
+    for anomaly in (
+        Anomaly.objects.filter(order_id=order.pk)
+        .select_related("resolved_by")
+        .order_by("opened_at", "id")
+    ):
+        if anomaly.resolved_by is not None:
+            resolved_by = anomaly.resolved_by.get_username()
+        else:
+            resolved_by = anomaly.resolution
+        spans.append(
+            AnomalySpan(
+                subject_id=str(anomaly.pk),
+                kind=anomaly.kind,
+                opened_at=anomaly.opened_at,
+                resolved_at=anomaly.resolved_at,
+                resolved_by=resolved_by,
+                evidence=_text(anomaly.evidence),
             )
-        elif event.subject_id in opened:
-            span = spans[event.subject_id]
-            spans[event.subject_id] = AnomalySpan(
-                span.subject_id, span.kind, span.opened_at, event.created_at,
-                str(event.after.get("resolved_by", event.actor)), span.evidence,
-            )  # fmt: skip
-    return list(spans.values())
+        )
+    return spans
 
 
 def _ledger_range(order: Order) -> LedgerRange:

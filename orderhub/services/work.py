@@ -219,8 +219,8 @@ class OrderWork:
     # --- flush ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write everything collected, then run the fact and transition hooks (see
-        ``orderhub.hooks``) before the work's ledger events; empties the work."""
+        """Write everything collected (its ledger events included), then run the fact and
+        transition hooks (see ``orderhub.hooks``); empties the work."""
         if self._lines_deleted:
             OrderLine.objects.filter(order_id__in=self._lines_deleted).delete()
         new_lines = [line for lines in self._lines_new.values() for line in lines]
@@ -247,6 +247,9 @@ class OrderWork:
                 order._update_initial_state()
         if self._history:
             _HISTORICAL.objects.bulk_create(self._history)
+        # The work's own events first: what the listeners record follows what they heard of.
+        ledger_append_many(events=self.ledger)
+        self.ledger = []
         # Each new fact was built with its (locked) order, so ``fact.order`` costs no query.
         told = [(fact, fact.order) for fact in facts] + self._facts_reapplied
         self._facts_reapplied = []
@@ -255,8 +258,6 @@ class OrderWork:
         if told or fired:
             fact_events, transition_events = _events(told, fired)
             hooks_run(facts=fact_events, transitions=transition_events)
-        ledger_append_many(events=self.ledger)
-        self.ledger = []
         self._dirty.clear()
         self._history.clear()
         self._lines_deleted.clear()

@@ -25,6 +25,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
 
+# The consistency engine's sweep: how often it looks for orders whose time-based check is due,
+# and how many it takes per run (the oldest due first; the rest wait for the next run).
+HEALTH_SWEEP_INTERVAL_SECONDS = env.float("HEALTH_SWEEP_INTERVAL_SECONDS", default=5.0)
+HEALTH_SWEEP_BATCH = env.int("HEALTH_SWEEP_BATCH", default=500)
+
 # Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
 # the admin can change their schedules.
 CELERY_BEAT_SCHEDULE = {
@@ -67,6 +72,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "customers.credit_refresh",
         "schedule": env.float("CREDIT_REFRESH_INTERVAL_SECONDS", default=86400.0),
         "options": {"expires": 3600},
+    },
+    "health-anomalies-sweep": {
+        "task": "health.anomalies_sweep",
+        "schedule": HEALTH_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": 10},
     },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",

@@ -16,7 +16,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from health.models import Anomaly, RuleSetting
 from orderhub.choices import Milestone
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 from orderhub.models import Order, Warehouse
@@ -67,6 +69,8 @@ def fact(system: str, raw: str, milestone: str | None, minutes: int) -> StatusFa
 
 
 def build_order(*, note: str = "", address: str = "文三路 100 号", extra_events: int = 0) -> Order:
+    # A fixed set of ledger events: the rules stay out; the one anomaly is written below.
+    RuleSetting.objects.update(enabled=False)
     order = order_upsert(
         normalized=NormalizedOrder(
             channel="tmall-flagship",
@@ -101,23 +105,29 @@ def build_order(*, note: str = "", address: str = "文三路 100 号", extra_eve
     status_fact_record(
         order_id=order.pk, fact=fact("wms:WH-HZ", "PACKED", Milestone.PICKED_PACKED, 5)
     )
+    evidence = {"wms": "PACKED", "tmall": "WAIT_SELLER_SEND_GOODS"}
+    anomaly = Anomaly.objects.create(
+        kind="sync_lag", order=order, subject_key=f"order:{order.pk}", opened_at=timezone.now(),
+        evidence_at=timezone.now(), evidence=evidence,
+    )  # fmt: skip
     ledger_append(
         action="anomaly.opened",
         actor="health",
         order_id=order.pk,
         subject_type="anomaly",
-        subject_id="77",
+        subject_id=anomaly.pk,
         source_system="health",
         after={"kind": "sync_lag"},
         references={"evidence": {"wms": "PACKED", "tmall": "WAIT_SELLER_SEND_GOODS"}},
     )
     status_fact_record(order_id=order.pk, fact=fact("courier:SF", "已揽收", Milestone.COLLECTED, 9))
+    Anomaly.objects.filter(pk=anomaly.pk).update(resolved_at=timezone.now(), resolution="auto")
     ledger_append(
         action="anomaly.resolved",
         actor="health",
         order_id=order.pk,
         subject_type="anomaly",
-        subject_id="77",
+        subject_id=anomaly.pk,
         source_system="health",
         after={"resolved_by": "auto"},
     )
@@ -141,8 +151,8 @@ def test_trace_merges_ledger_facts_and_history_in_time_order() -> None:
     order = build_order()
     trace = order_trace(order=order)
     assert trace.sources == (
-        "channels.inbound", "channels.outbound", "channels.tracking", "facts", "history",
-        "ledger", "orderhub.allocation",
+        "channels.inbound", "channels.outbound", "channels.tracking", "facts", "health.anomalies",
+        "history", "ledger", "orderhub.allocation",
     )  # fmt: skip
     kinds = [entry.kind for entry in trace.entries]
     assert kinds.count("fact") == 4

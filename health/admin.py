@@ -1,0 +1,102 @@
+"""Back office: anomalies (read, resolve by hand) and the rules' editable thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from health.models import Anomaly, CategoryChapters, RuleOverride, RuleSetting
+from health.services import (
+    anomaly_resolve,
+    category_chapters_set,
+    rule_override_set,
+    rule_params_validate,
+    rule_setting_update,
+)
+from orderhub.selectors import order_visible_to
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(admin.ModelAdmin[Anomaly]):
+    list_display = ["kind", "subject_key", "opened_at", "evidence_at", "deadline", "resolved_at",
+                    "resolution"]  # fmt: skip
+    list_filter = ["kind", "resolution", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["subject_key", "order__external_id"]
+    readonly_fields = [field.name for field in Anomaly._meta.fields]
+    actions = ["resolve_selected"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Anomaly]:
+        return super().get_queryset(request).filter(order__in=order_visible_to(request.user))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Resolve the selected anomalies by hand"))
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
+        count = 0
+        for anomaly_id in queryset.filter(resolved_at__isnull=True).values_list("pk", flat=True):
+            anomaly_resolve(anomaly_id=anomaly_id, user=request.user, note="resolved in admin")
+            count += 1
+        self.message_user(request, _("%(count)d anomaly(ies) resolved.") % {"count": count},
+                          messages.SUCCESS)  # fmt: skip
+
+
+class _ParamsForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = self.instance.kind if self.instance.pk else data.get("kind", "")
+        if "params" in data and kind:
+            try:
+                rule_params_validate(kind, data["params"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+
+@admin.register(RuleSetting)
+class RuleSettingAdmin(SimpleHistoryAdmin):
+    form = _ParamsForm
+    list_display = ["kind", "enabled", "params", "updated_at"]
+    fields = ["kind", "enabled", "params"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["kind"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = rule_setting_update(
+            kind=obj.kind, enabled=obj.enabled, params=obj.params, user=request.user
+        )
+        obj.pk = row.pk
+
+
+@admin.register(RuleOverride)
+class RuleOverrideAdmin(SimpleHistoryAdmin):
+    form = _ParamsForm
+    list_display = ["kind", "channel", "params", "updated_at"]
+    fields = ["kind", "channel", "params"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = rule_override_set(
+            kind=obj.kind, channel=obj.channel, params=obj.params, user=request.user
+        )
+        obj.pk = row.pk
+
+
+@admin.register(CategoryChapters)
+class CategoryChaptersAdmin(SimpleHistoryAdmin):
+    list_display = ["category", "chapters", "updated_at"]
+    fields = ["category", "chapters"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = category_chapters_set(category=obj.category, chapters=obj.chapters, user=request.user)
+        obj.pk = row.pk

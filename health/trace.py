@@ -1,0 +1,54 @@
+"""The anomalies of an order in its trace: opening (with the evidence) and resolution."""
+
+from __future__ import annotations
+
+import json
+
+from django.utils.translation import gettext as _
+
+from health.models import Anomaly
+from orderhub.models import Order
+from traceability.selectors import TraceEntry
+
+SOURCE = "orderhub:health"
+
+
+def anomaly_entries(order: Order) -> list[TraceEntry]:
+    """Two entries per resolved anomaly, one per open one, at OrderHub's times."""
+    entries = []
+    for anomaly in Anomaly.objects.filter(order=order).select_related("resolved_by"):
+        details = [
+            (_("evidence at"), anomaly.evidence_at.isoformat()),
+            (_("evidence"), _json(anomaly.evidence)),
+        ]
+        if anomaly.deadline is not None:
+            details.append((_("deadline"), anomaly.deadline.isoformat()))
+        entries.append(
+            TraceEntry(
+                at=anomaly.opened_at,
+                source_system=SOURCE,
+                kind="anomaly",
+                title=_("Anomaly opened: %(kind)s") % {"kind": anomaly.get_kind_display()},
+                details=tuple(details),
+            )
+        )
+        if anomaly.resolved_at is not None:
+            who = anomaly.resolved_by.get_username() if anomaly.resolved_by else SOURCE
+            entries.append(
+                TraceEntry(
+                    at=anomaly.resolved_at,
+                    source_system=SOURCE,
+                    kind="anomaly",
+                    title=_("Anomaly resolved: %(kind)s") % {"kind": anomaly.get_kind_display()},
+                    actor=who,
+                    details=(
+                        (_("resolution"), str(anomaly.get_resolution_display())),
+                        (_("note"), anomaly.resolved_note),
+                    ),
+                )
+            )
+    return entries
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
