@@ -72,17 +72,3 @@ def stocked_order(*, total: str = "100.00", order_type: str = "normal", **fields
     OrderLine.objects.create(order=order, line_no=2, sku="SKU-2", title="帽子", quantity=1,
                              unit_price=Decimal("20.00"), amount=Decimal("20.00"))  # fmt: skip
     return order
-
-
-@pytest.fixture
-def part_translations(settings: Any, tmp_path: Any) -> None:
-    """This branch's zh-hans strings (the ``parts/c.po`` waiting to be merged into the
-    project catalogue), compiled ahead of the catalogue."""
-    import subprocess
-    from pathlib import Path
-
-    source = Path(settings.BASE_DIR) / "locale/zh_Hans/LC_MESSAGES/parts/c.po"
-    target = tmp_path / "locale/zh_Hans/LC_MESSAGES"
-    target.mkdir(parents=True)
-    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(source)], check=True)
-    settings.LOCALE_PATHS = [tmp_path / "locale", *settings.LOCALE_PATHS]

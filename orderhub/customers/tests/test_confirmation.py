@@ -243,7 +243,7 @@ def test_refusal_cancels_with_the_customer_reason_and_releases_stock(
     assert request.confirmed_at is None
 
 
-def test_confirm_page_shows_the_expected_ship_date(part_translations: None) -> None:
+def test_confirm_page_shows_the_expected_ship_date() -> None:
     high_value_rule()
     ship_by = timezone.now() + timedelta(days=2)
     order = stocked_order(total="900.00", ship_by=ship_by)

@@ -45,9 +45,7 @@ def no_horizontal_scroll(page: Page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
-def test_customer_confirms_on_a_phone(
-    live_server: Any, phone: Page, part_translations: None
-) -> None:
+def test_customer_confirms_on_a_phone(live_server: Any, phone: Page) -> None:
     confirmation_rule_save(
         rule_id=None, values={"name": "high value", "min_total": Decimal("500")}, user=None
     )
@@ -73,9 +71,7 @@ def test_customer_confirms_on_a_phone(
     expect(phone.locator(".done.confirmed")).to_contain_text("your order is confirmed")
 
 
-def test_customer_finds_an_order_by_number_and_phone_tail(
-    live_server: Any, phone: Page, part_translations: None
-) -> None:
+def test_customer_finds_an_order_by_number_and_phone_tail(live_server: Any, phone: Page) -> None:
     order = stocked_order(
         external_id="SO-3002", phone_tail="5678", carrier="SF", tracking_number="SF998877"
     )

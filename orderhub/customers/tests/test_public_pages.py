@@ -64,7 +64,7 @@ def test_order_page_shows_milestones_tracking_and_what_is_wrong_in_plain_words()
     assert "<script" not in body
 
 
-def test_order_page_in_chinese_explains_a_stock_shortage(part_translations: None) -> None:
+def test_order_page_in_chinese_explains_a_stock_shortage() -> None:
     order = OrderFactory.create()
     Order.objects.filter(pk=order.pk).update(status=Milestone.PAID)
     warehouse = Warehouse.objects.create(code="WH-S", name="S")
