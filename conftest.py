@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -102,6 +103,27 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_queue_of_the_suite() -> Iterator[None]:
+    """Every task a test queues goes to a queue of this run, then is thrown away: the suite
+    shares the embedded Redis with a demo, whose worker must never run a test's task (the
+    ids are of the test database) and whose queue must not fill with them."""
+    from orderhub.celery import app
+
+    queue = f"tests-{uuid.uuid4().hex[:10]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = previous
+        from kombu.exceptions import OperationalError
+
+        # A broker that is gone has nothing left to purge.
+        with contextlib.suppress(OperationalError, OSError), app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]  # (kombu)
 
 
 @pytest.fixture
