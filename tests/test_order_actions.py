@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from health.models import RuleSetting
 from orderhub.choices import Milestone, Priority
@@ -284,7 +285,9 @@ def test_admin_actions_call_the_services_and_keep_times_to_the_microsecond(
         url = reverse("admin:orderhub_order_action", args=[order.pk, action])
         response = admin_client.post(url, data, follow=True, HTTP_ACCEPT_LANGUAGE="en")
         assert response.redirect_chain[-1][1] == 302
-        assert f"Order {order} updated." in response.content.decode()
+        with translation.override(response.wsgi_request.LANGUAGE_CODE):
+            updated = translation.gettext("Order %(order)s updated.") % {"order": order}
+        assert updated in response.content.decode()
     transition = reverse("admin:orderhub_order_transition", args=[order.pk, M.PAID])
     admin_client.post(transition)
     stored = row(order)

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -324,7 +325,8 @@ def test_the_trace_shows_the_tracking_timeline(client: Client, couriers: Any) ->
     order = shipped_order("A1", "JD0076810060555")
     post_kuaidi100(client, kuaidi100_push("JD0076810060555", KD_EVENTS[:2]))
     inbox_process_pending(limit=10)
-    entries = [e for e in order_trace(order=order).entries if e.kind == "tracking"]
+    with translation.override("en"):
+        entries = [e for e in order_trace(order=order).entries if e.kind == "tracking"]
     assert [(e.at, e.source_system, e.title, e.details[1]) for e in entries] == [
         (datetime(2026, 11, 27, 10, 5, 12, tzinfo=UTC), KD, "Tracking: In transit",
          ("provider state", "1/103")),
