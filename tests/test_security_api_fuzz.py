@@ -3,6 +3,8 @@ a 500, and every answer matches the schema. A bounded number of examples per ope
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +43,9 @@ def token(db: None, _keep_the_test_connection: None, settings: Any) -> str:
     """A superuser's token, an order, and a WMS account it may report for (so that fuzzed
     facts and stock reach the services, not only the validation)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Every server has its signing key (start-up refuses one without): the allocation
+    # public key is served from it.
+    settings.ALLOCATION_SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
     user = get_user_model().objects.create_superuser("fuzz", "fuzz@example.com", "pw")
     warehouse = WarehouseFactory(code="WH-SH")
     OrderFactory(warehouse=warehouse)
