@@ -15,6 +15,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from kombu import pools
 
 from channels_app.models import OutboxEntry, OutboxStatus
 from channels_app.outbound.relay import outbox_relay_pending
@@ -38,11 +39,13 @@ def _closed_port() -> int:
 
 
 def _pools_drop() -> None:
-    """Forget the broker connections Celery keeps (its connection and producer pools), so the
-    next message connects to the broker configured now."""
+    """Forget the broker connections Celery keeps (its connection and producer pools, and
+    kombu's registry of them, keyed by broker URL, which would hand a closed pool back once the
+    URL is restored), so the next message connects to the broker configured now."""
     pool = getattr(app, "_pool", None)
     if pool is not None:
         pool.force_close_all()
+    pools.reset()
     setattr(app, "_pool", None)  # noqa: B010 - Celery's private cache, no public reset
     setattr(app.amqp, "_producer_pool", None)  # noqa: B010
 
