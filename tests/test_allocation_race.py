@@ -4,7 +4,8 @@ gets exactly one winner and one certificate, also while claimants are killed at 
 Sizes come from the environment: ``ALLOCATION_RACE_ORDERS`` (100 in the suite, which has to
 fit CI's time on 2 cores; the issue's run is ``ALLOCATION_RACE_ORDERS=1000``),
 ``ALLOCATION_RACE_CLAIMANTS`` (16), ``ALLOCATION_RACE_KILLS`` (8),
-``ALLOCATION_RACE_SERVER_WORKERS`` (3 gunicorn processes of 4 threads).
+``ALLOCATION_RACE_SERVER_WORKERS`` (3 gunicorn processes of 4 threads),
+``ALLOCATION_RACE_DEADLINE`` (seconds a race may take, 900).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ ORDERS = int(os.environ.get("ALLOCATION_RACE_ORDERS", "100"))
 CLAIMANTS = int(os.environ.get("ALLOCATION_RACE_CLAIMANTS", "16"))
 KILLS = int(os.environ.get("ALLOCATION_RACE_KILLS", "8"))
 SERVER_WORKERS = int(os.environ.get("ALLOCATION_RACE_SERVER_WORKERS", "3"))
+DEADLINE = float(os.environ.get("ALLOCATION_RACE_DEADLINE", "900"))
 CLAIMANT = Path(__file__).with_name("allocation_claimant.py")
 
 
@@ -137,7 +139,7 @@ def _setup(folder: Path) -> dict[str, str]:
     return tokens
 
 
-def _run(race: Race, *, kills: int, deadline_seconds: float = 900) -> float:
+def _run(race: Race, *, kills: int, deadline_seconds: float = DEADLINE) -> float:
     for index, code in enumerate(race.tokens):
         race.start(code, seed=index)
     started = time.monotonic()
