@@ -38,8 +38,11 @@ class AlertReceivers:
         self.webhook_secrets: dict[str, str] = {}  # name -> secret
         self.vms_keys: dict[str, str] = {}  # SecretId -> SecretKey
         self.received: dict[str, list[dict[str, Any]]] = {
-            "wecom": [], "dingtalk": [], "webhook": [], "voice": []
-        }  # fmt: skip
+            "wecom": [],
+            "dingtalk": [],
+            "webhook": [],
+            "voice": [],
+        }
         self.refused: dict[str, list[dict[str, Any]]] = {k: [] for k in self.received}
         self._seen_references: set[str] = set()
         self._wecom_times: dict[str, list[float]] = {}
@@ -145,19 +148,32 @@ class AlertReceivers:
             duplicate = bool(reference) and reference in self._seen_references
             self._seen_references.add(reference)
         if not duplicate:
-            self._keep("webhook", True, {"name": name, "body": request.json(),
-                                         "headers": dict(request.headers)})  # fmt: skip
+            self._keep(
+                "webhook",
+                True,
+                {"name": name, "body": request.json(), "headers": dict(request.headers)},
+            )
         return Reply(200, {"ok": True, "duplicate": duplicate})
 
     # --- Tencent Cloud VMS ---------------------------------------------------------------------
     def _vms_error(self, code: str, message: str) -> Reply:
         self._keep("voice", False, {"code": code})
-        return Reply(200, {"Response": {"Error": {"Code": code, "Message": message},
-                                        "RequestId": str(uuid.uuid4())}})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "Response": {
+                    "Error": {"Code": code, "Message": message},
+                    "RequestId": str(uuid.uuid4()),
+                }
+            },
+        )
 
     def _vms(self, request: Request) -> Reply:
         headers = request.headers
-        if headers.get("x-tc-action") != "SendTtsVoice" or headers.get("x-tc-version") != "2020-09-02":
+        if (
+            headers.get("x-tc-action") != "SendTtsVoice"
+            or headers.get("x-tc-version") != "2020-09-02"
+        ):
             return self._vms_error("InvalidAction", "The requested action is not supported.")
         authorization = headers.get("authorization", "")
         try:
@@ -177,11 +193,28 @@ class AlertReceivers:
         if datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d") != date:
             return self._vms_error("AuthFailure.SignatureFailure", "Credential date mismatch.")
         signed = fields.get("SignedHeaders", "").split(";")
-        canonical_headers = "".join(f"{name}:{headers.get(name, '').lower() if name == 'content-type' else headers.get(name, '')}\n" for name in signed)  # fmt: skip
-        canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(signed),
-                               hashlib.sha256(request.body).hexdigest()])  # fmt: skip
-        to_sign = "\n".join(["TC3-HMAC-SHA256", timestamp, f"{date}/vms/tc3_request",
-                             hashlib.sha256(canonical.encode()).hexdigest()])  # fmt: skip
+        # TC3: header names and values lower-cased and trimmed, one "name:value\n" each.
+        canonical_headers = "".join(
+            f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed
+        )
+        canonical = "\n".join(
+            [
+                "POST",
+                "/",
+                "",
+                canonical_headers,
+                ";".join(signed),
+                hashlib.sha256(request.body).hexdigest(),
+            ]
+        )
+        to_sign = "\n".join(
+            [
+                "TC3-HMAC-SHA256",
+                timestamp,
+                f"{date}/vms/tc3_request",
+                hashlib.sha256(canonical.encode()).hexdigest(),
+            ]
+        )
 
         def mac(key: bytes, text: str) -> bytes:
             return hmac.new(key, text.encode(), hashlib.sha256).digest()
@@ -191,16 +224,30 @@ class AlertReceivers:
         if not hmac.compare_digest(expected.encode(), fields.get("Signature", "").encode()):
             return self._vms_error(
                 "AuthFailure.SignatureFailure",
-                "The provided credentials could not be validated. Please check your signature is correct.",
+                "The provided credentials could not be validated. "
+                "Please check your signature is correct.",
             )
         body = json.loads(request.body or b"{}")
         missing = [k for k in ("TemplateId", "CalledNumber", "VoiceSdkAppid") if not body.get(k)]
         if missing:
-            return self._vms_error("MissingParameter", f"The request is missing a required parameter `{missing[0]}`.")
+            return self._vms_error(
+                "MissingParameter", f"The request is missing a required parameter `{missing[0]}`."
+            )
         if not str(body["CalledNumber"]).startswith("+"):
-            return self._vms_error("InvalidParameterValue.InvalidCalledNumber", "CalledNumber is invalid.")
+            return self._vms_error(
+                "InvalidParameterValue.InvalidCalledNumber", "CalledNumber is invalid."
+            )
         call_id = f"sandbox-call-{next(self._call_id)}"
         self._keep("voice", True, {"body": body, "headers": dict(headers)})
-        return Reply(200, {"Response": {"SendStatus": {"CallId": call_id,
-                                                       "SessionContext": body.get("SessionContext", "")},
-                                        "RequestId": str(uuid.uuid4())}})  # fmt: skip
+        return Reply(
+            200,
+            {
+                "Response": {
+                    "SendStatus": {
+                        "CallId": call_id,
+                        "SessionContext": body.get("SessionContext", ""),
+                    },
+                    "RequestId": str(uuid.uuid4()),
+                }
+            },
+        )

@@ -29,18 +29,47 @@ class AlertRuleForm(forms.ModelForm[AlertRule]):
 
     class Meta:
         model = AlertRule
-        fields = "__all__"
+        fields = [
+            "code",
+            "name",
+            "enabled",
+            "metric",
+            "comparator",
+            "threshold",
+            "window_minutes",
+            "hold_for_minutes",
+            "scope_warehouses",
+            "scope_channels",
+            "audience",
+            "recipients",
+            "notifiers",
+            "severity",
+            "quiet_start",
+            "quiet_end",
+            "escalation",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["metric"].choices = [(name, name) for name in metrics.names()]
+        field = self.fields["metric"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in metrics.names()]
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
     form = AlertRuleForm
-    list_display = ["code", "name", "metric", "metric_state", "comparator", "threshold",
-                    "notifier_state", "severity", "enabled"]  # fmt: skip
+    list_display = [
+        "code",
+        "name",
+        "metric",
+        "metric_state",
+        "comparator",
+        "threshold",
+        "notifier_state",
+        "severity",
+        "enabled",
+    ]
     list_filter = ["enabled", "metric", "severity"]
     search_fields = ["code", "name"]
     filter_horizontal = ["notifiers"]
@@ -64,7 +93,9 @@ class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
 
     def save_model(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> None:
         try:
-            alert_rule_save(rule=obj, notifiers=form.cleaned_data.get("notifiers"), user=request.user)
+            alert_rule_save(
+                rule=obj, notifiers=form.cleaned_data.get("notifiers"), user=request.user
+            )
         except AlertError as exc:
             raise ValidationError(str(exc)) from exc
 
@@ -73,10 +104,18 @@ class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
 
 
 class NotifierForm(forms.ModelForm[Notifier]):
-    new_url = forms.CharField(label=_("Set URL"), required=False, widget=forms.PasswordInput,
-                              help_text=_("Write-only; leave empty to keep the current URL"))  # fmt: skip
-    new_secret = forms.CharField(label=_("Set secret"), required=False, widget=forms.PasswordInput,
-                                 help_text=_("Write-only; leave empty to keep the current secret"))  # fmt: skip
+    new_url = forms.CharField(
+        label=_("Set URL"),
+        required=False,
+        widget=forms.PasswordInput,
+        help_text=_("Write-only; leave empty to keep the current URL"),
+    )
+    new_secret = forms.CharField(
+        label=_("Set secret"),
+        required=False,
+        widget=forms.PasswordInput,
+        help_text=_("Write-only; leave empty to keep the current secret"),
+    )
 
     class Meta:
         model = Notifier
@@ -114,17 +153,27 @@ class NotifierAdmin(admin.ModelAdmin[Notifier]):
         try:
             if obj.pk is None:
                 saved = notifier_create(
-                    kind=obj.kind, code=obj.code, url=data["new_url"], secret=data["new_secret"],
-                    options=obj.options, name=obj.name, enabled=obj.enabled, user=request.user,
+                    kind=obj.kind,
+                    code=obj.code,
+                    url=data["new_url"],
+                    secret=data["new_secret"],
+                    options=obj.options,
+                    name=obj.name,
+                    enabled=obj.enabled,
+                    user=request.user,
                     source="admin",
-                )  # fmt: skip
+                )
                 obj.pk = saved.pk
             else:
                 notifier_update(
-                    notifier_id=obj.pk, user=request.user, url=data["new_url"] or None,
-                    secret=data["new_secret"] or None, options=obj.options, enabled=obj.enabled,
+                    notifier_id=obj.pk,
+                    user=request.user,
+                    url=data["new_url"] or None,
+                    secret=data["new_secret"] or None,
+                    options=obj.options,
+                    enabled=obj.enabled,
                     name=obj.name,
-                )  # fmt: skip
+                )
         except AlertError as exc:
             raise ValidationError(str(exc)) from exc
 
@@ -145,9 +194,17 @@ class DeliveryInline(admin.TabularInline[Delivery, Incident]):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "notifier", "status", "attempts", "transport_status",
-              "provider_result", "error", "sent_at"]  # fmt: skip
-    readonly_fields = fields
+    readonly_fields = fields = (
+        "created_at",
+        "kind",
+        "notifier",
+        "status",
+        "attempts",
+        "transport_status",
+        "provider_result",
+        "error",
+        "sent_at",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -155,8 +212,18 @@ class DeliveryInline(admin.TabularInline[Delivery, Incident]):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin[Incident]):
-    list_display = ["id", "rule", "subject_key", "status", "value", "opened_at",
-                    "acknowledged_by", "acknowledged_at", "resolved_at", "failed_deliveries"]  # fmt: skip
+    list_display = [
+        "id",
+        "rule",
+        "subject_key",
+        "status",
+        "value",
+        "opened_at",
+        "acknowledged_by",
+        "acknowledged_at",
+        "resolved_at",
+        "failed_deliveries",
+    ]
     list_filter = ["status", "rule"]
     search_fields = ["subject_key", "rule__code"]
     inlines = [DeliveryInline]
@@ -191,8 +258,18 @@ class IncidentAdmin(admin.ModelAdmin[Incident]):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin[Delivery]):
-    list_display = ["id", "created_at", "kind", "notifier", "incident", "status", "attempts",
-                    "transport_status", "provider_result", "error"]  # fmt: skip
+    list_display = [
+        "id",
+        "created_at",
+        "kind",
+        "notifier",
+        "incident",
+        "status",
+        "attempts",
+        "transport_status",
+        "provider_result",
+        "error",
+    ]
     list_filter = ["status", "kind", "notifier__kind"]
     search_fields = ["notifier__code", "title"]
 
@@ -208,5 +285,3 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-

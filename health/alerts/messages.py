@@ -12,7 +12,12 @@ from django.utils.translation import gettext as _
 from health.alerts.choices import Comparator, MessageKind
 from health.alerts.models import Incident
 
-COMPARATOR_SIGNS = {Comparator.GT: ">", Comparator.GTE: "≥", Comparator.LT: "<", Comparator.LTE: "≤"}
+COMPARATOR_SIGNS = {
+    Comparator.GT: ">",
+    Comparator.GTE: "≥",
+    Comparator.LT: "<",
+    Comparator.LTE: "≤",
+}
 EVIDENCE_SHOWN = 5
 
 
@@ -40,8 +45,9 @@ def incident_message(incident: Incident, kind: str, *, step: int = 0) -> tuple[s
             title = _("Alert: %(rule)s (%(subject)s)") % names
         elif kind == MessageKind.REMINDER:
             title = _("Reminder %(step)d, not acknowledged: %(rule)s (%(subject)s)") % {
-                **names, "step": step,
-            }  # fmt: skip
+                **names,
+                "step": step,
+            }
         else:
             title = _("Resolved: %(rule)s (%(subject)s)") % names
         since = timezone.localtime(incident.opened_at or incident.breach_started_at)

@@ -71,9 +71,11 @@ class AlertRule(models.Model):
         _("who it is for"), max_length=200, blank=True, help_text=_("e.g. ops supervisor")
     )
     recipients = models.JSONField(
-        _("recipients"), default=list, blank=True,
+        _("recipients"),
+        default=list,
+        blank=True,
         help_text=_("Phone numbers (voice, @-mentions), e-mail addresses, WeCom user ids"),
-    )  # fmt: skip
+    )
     notifiers = models.ManyToManyField(
         Notifier, blank=True, related_name="rules", verbose_name=_("notifiers")
     )
@@ -107,9 +109,13 @@ class Incident(models.Model):
     )
     subject_key = models.CharField(_("subject"), max_length=128)
     warehouse = models.ForeignKey(
-        "orderhub.Warehouse", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", verbose_name=_("warehouse"),
-    )  # fmt: skip
+        "orderhub.Warehouse",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("warehouse"),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.PENDING
     )
@@ -119,9 +125,13 @@ class Incident(models.Model):
     opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", verbose_name=_("acknowledged by"),
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+    )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     escalation_step = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
     next_reminder_at = models.DateTimeField(_("next reminder at"), null=True, blank=True)
@@ -160,9 +170,13 @@ class Delivery(models.Model):
         Notifier, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("notifier")
     )
     incident = models.ForeignKey(
-        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries",
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
         verbose_name=_("incident"),
-    )  # fmt: skip
+    )
     kind = models.CharField(_("message"), max_length=16, choices=MessageKind.choices)
     status = models.CharField(
         _("outcome"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING

@@ -11,7 +11,9 @@ from health.alerts.metrics import metrics
 from health.alerts.models import AlertRule, Incident
 
 
-def incidents_visible_to(user: Any, queryset: QuerySet[Incident] | None = None) -> QuerySet[Incident]:
+def incidents_visible_to(
+    user: Any, queryset: QuerySet[Incident] | None = None
+) -> QuerySet[Incident]:
     """All incidents for superusers and head-office staff (no warehouse); a warehouse user
     sees only the incidents about its warehouses."""
     queryset = Incident.objects.all() if queryset is None else queryset

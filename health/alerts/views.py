@@ -30,4 +30,6 @@ def incident_ack(request: HttpRequest, token: str) -> HttpResponse:
         else:
             messages.success(request, _("Incident acknowledged: reminders stopped."))
         return redirect(request.path)
-    return render(request, "alerts/ack.html", {"incident": incident, "title": _("Acknowledge alert")})
+    return render(
+        request, "alerts/ack.html", {"incident": incident, "title": _("Acknowledge alert")}
+    )

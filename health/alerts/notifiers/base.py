@@ -68,7 +68,7 @@ class NotifierKindSpec:
     send: Callable[[NotifierConfig, Message], DeliveryResult]
     options: tuple[OptionSpec, ...] = ()
     secret_required: bool = False
-    secret_help: str = ""
+    key_help: str = ""
 
 
 notifier_kinds: Registry[NotifierKindSpec] = Registry("notifier kinds")
@@ -116,22 +116,32 @@ def post_json(
             url, data=body, headers=all_headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
         )
     except requests.Timeout as exc:
-        return DeliveryResult(False, "timeout", transient=True, error=str(exc)[:300],
-                              payload_summary=summary)  # fmt: skip
+        return DeliveryResult(
+            False, "timeout", transient=True, error=str(exc)[:300], payload_summary=summary
+        )
     except requests.ConnectionError as exc:
-        return DeliveryResult(False, "connection error", transient=True, error=str(exc)[:300],
-                              payload_summary=summary)  # fmt: skip
+        return DeliveryResult(
+            False, "connection error", transient=True, error=str(exc)[:300], payload_summary=summary
+        )
     status = response.status_code
     if status == 429 or status >= 500:
         return DeliveryResult(
-            False, f"HTTP {status}", provider_result=response.text[:RESULT_LIMIT],
-            transient=True, error=f"HTTP {status}", payload_summary=summary,
-        )  # fmt: skip
+            False,
+            f"HTTP {status}",
+            provider_result=response.text[:RESULT_LIMIT],
+            transient=True,
+            error=f"HTTP {status}",
+            payload_summary=summary,
+        )
     result = interpret(status, response.content)
     return DeliveryResult(
-        ok=result.ok, transport_status=f"HTTP {status}", provider_result=result.provider_result,
-        transient=result.transient, error=result.error, payload_summary=summary,
-    )  # fmt: skip
+        ok=result.ok,
+        transport_status=f"HTTP {status}",
+        provider_result=result.provider_result,
+        transient=result.transient,
+        error=result.error,
+        payload_summary=summary,
+    )
 
 
 def errcode_result(status: int, body: bytes, *, transient_codes: frozenset[int]) -> DeliveryResult:

@@ -8,7 +8,6 @@ to=a@x,b@y`` addresses always added to the rule's e-mail recipients.
 from __future__ import annotations
 
 import smtplib
-import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -68,7 +67,9 @@ def email_send(config: NotifierConfig, message: Message) -> DeliveryResult:
     to = sorted({*emails(message.recipients), *extra})
     summary: dict[str, Any] = {"subject": message.title, "to": to, "host": parts.hostname or ""}
     if not to:
-        return DeliveryResult(False, "not sent", error="no e-mail recipient", payload_summary=summary)
+        return DeliveryResult(
+            False, "not sent", error="no e-mail recipient", payload_summary=summary
+        )
     backend = AnswerRecordingBackend(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or (465 if parts.scheme == "smtps" else 25),
@@ -90,23 +91,33 @@ def email_send(config: NotifierConfig, message: Message) -> DeliveryResult:
         email.send()
     except smtplib.SMTPResponseException as exc:
         return DeliveryResult(
-            False, _answer(exc.smtp_code, exc.smtp_error), transient=400 <= exc.smtp_code < 500,
-            error=_answer(exc.smtp_code, exc.smtp_error), payload_summary=summary,
-        )  # fmt: skip
+            False,
+            _answer(exc.smtp_code, exc.smtp_error),
+            transient=400 <= exc.smtp_code < 500,
+            error=_answer(exc.smtp_code, exc.smtp_error),
+            payload_summary=summary,
+        )
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         return DeliveryResult(
-            False, _answer(code, text), transient=400 <= code < 500,
-            error=f"recipient refused: {_answer(code, text)}", payload_summary=summary,
-        )  # fmt: skip
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-        return DeliveryResult(
-            False, "connection error", transient=True, error=f"{type(exc).__name__}: {exc}"[:300],
+            False,
+            _answer(code, text),
+            transient=400 <= code < 500,
+            error=f"recipient refused: {_answer(code, text)}",
             payload_summary=summary,
-        )  # fmt: skip
-    code, text = backend.answers[-1]
-    return DeliveryResult(True, _answer(code, text), provider_result=_answer(code, text),
-                          payload_summary=summary)  # fmt: skip
+        )
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        return DeliveryResult(
+            False,
+            "connection error",
+            transient=True,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+            payload_summary=summary,
+        )
+    code, answer = backend.answers[-1]
+    return DeliveryResult(
+        True, _answer(code, answer), provider_result=_answer(code, answer), payload_summary=summary
+    )
 
 
 notifier_kinds.add(
@@ -118,6 +129,6 @@ notifier_kinds.add(
             OptionSpec("to", help="addresses always added, comma-separated"),
             OptionSpec("starttls", help="1 to STARTTLS after connecting"),
         ),
-        secret_help="the SMTP password (the user is in the URL)",
+        key_help="the SMTP password (the user is in the URL)",
     ),
 )

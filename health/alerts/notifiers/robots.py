@@ -51,12 +51,20 @@ def wecom_send(config: NotifierConfig, message: Message) -> DeliveryResult:
     msgtype = config.options.get("msgtype", "markdown")
     payload = wecom_payload(message, msgtype)
     body = json.dumps(payload, ensure_ascii=False).encode()
-    summary = {"msgtype": msgtype, "title": message.title, "bytes": len(body),
-               "mentions": list(message.recipients)}  # fmt: skip
+    summary = {
+        "msgtype": msgtype,
+        "title": message.title,
+        "bytes": len(body),
+        "mentions": list(message.recipients),
+    }
     return post_json(
-        config.url, body, summary=summary,
-        interpret=lambda status, data: errcode_result(status, data, transient_codes=WECOM_TRANSIENT),
-    )  # fmt: skip
+        config.url,
+        body,
+        summary=summary,
+        interpret=lambda status, data: errcode_result(
+            status, data, transient_codes=WECOM_TRANSIENT
+        ),
+    )
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -91,14 +99,21 @@ def dingtalk_send(
     timestamp_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     payload = dingtalk_payload(message)
     body = json.dumps(payload, ensure_ascii=False).encode()
-    summary = {"msgtype": "markdown", "title": message.title, "bytes": len(body),
-               "at_mobiles": phones(message.recipients), "signed": bool(config.secret)}  # fmt: skip
+    summary = {
+        "msgtype": "markdown",
+        "title": message.title,
+        "bytes": len(body),
+        "at_mobiles": phones(message.recipients),
+        "signed": bool(config.secret),
+    }
     return post_json(
-        dingtalk_signed_url(config.url, config.secret, timestamp_ms), body, summary=summary,
+        dingtalk_signed_url(config.url, config.secret, timestamp_ms),
+        body,
+        summary=summary,
         interpret=lambda status, data: errcode_result(
             status, data, transient_codes=DINGTALK_TRANSIENT
         ),
-    )  # fmt: skip
+    )
 
 
 notifier_kinds.add(
@@ -106,13 +121,13 @@ notifier_kinds.add(
     NotifierKindSpec(
         send=wecom_send,
         options=(OptionSpec("msgtype", help="markdown (default) or text"),),
-        secret_help="none: the key in the URL is the secret (the URL is stored encrypted)",
+        key_help="none: the key in the URL is the secret (the URL is stored encrypted)",
     ),
 )
 notifier_kinds.add(
     "dingtalk",
     NotifierKindSpec(
         send=dingtalk_send,
-        secret_help="the robot's signing secret (SEC...), used for timestamp + sign",
+        key_help="the robot's signing secret (SEC...), used for timestamp + sign",
     ),
 )

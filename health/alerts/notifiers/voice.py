@@ -39,7 +39,9 @@ VMS_SERVICE = "vms"
 VMS_VERSION = "2020-09-02"
 CONTENT_TYPE = "application/json; charset=utf-8"
 # Tencent Cloud errors worth another attempt later (rate limits, internal errors).
-VMS_TRANSIENT = frozenset({"RequestLimitExceeded", "InternalError", "FailedOperation.FrequencyLimit"})
+VMS_TRANSIENT = frozenset(
+    {"RequestLimitExceeded", "InternalError", "FailedOperation.FrequencyLimit"}
+)
 # A TTS template parameter is short; the title is cut to this many characters.
 TEMPLATE_PARAM_LIMIT = 20
 
@@ -65,7 +67,7 @@ def tc3_authorization(
             "POST",
             "/",
             "",
-            f"content-type:{CONTENT_TYPE}\nhost:{host}\n",
+            f"content-type:{CONTENT_TYPE}\nhost:{host.lower()}\n",
             "content-type;host",
             hashlib.sha256(body).hexdigest(),
         ]
@@ -98,9 +100,12 @@ def vms_result(status: int, data: bytes) -> DeliveryResult:
         code = str(error.get("Code", ""))
         result = f"{code}: {error.get('Message', '')} (RequestId {response.get('RequestId', '')})"
         return DeliveryResult(
-            False, f"HTTP {status}", result[:RESULT_LIMIT], transient=code in VMS_TRANSIENT,
+            False,
+            f"HTTP {status}",
+            result[:RESULT_LIMIT],
+            transient=code in VMS_TRANSIENT,
             error=result[:300],
-        )  # fmt: skip
+        )
     call_id = (response.get("SendStatus") or {}).get("CallId", "")
     return DeliveryResult(True, f"HTTP {status}", f"CallId={call_id}")
 
@@ -130,14 +135,20 @@ class TencentVms:
             "X-TC-Timestamp": str(timestamp),
             "X-TC-Region": options.get("region", "ap-guangzhou"),
             "Authorization": tc3_authorization(
-                secret_id=options.get("secret_id", ""), secret_key=config.secret, host=host,
-                body=body, timestamp=timestamp, service=VMS_SERVICE,
+                secret_id=options.get("secret_id", ""),
+                secret_key=config.secret,
+                host=host,
+                body=body,
+                timestamp=timestamp,
+                service=VMS_SERVICE,
             ),
-        }  # fmt: skip
+        }
         summary = {
-            "action": "SendTtsVoice", "called_number": payload["CalledNumber"],
-            "template_id": payload["TemplateId"], "template_params": payload["TemplateParamSet"],
-        }  # fmt: skip
+            "action": "SendTtsVoice",
+            "called_number": payload["CalledNumber"],
+            "template_id": payload["TemplateId"],
+            "template_params": payload["TemplateParamSet"],
+        }
         return post_json(config.url, body, headers=headers, summary=summary, interpret=vms_result)
 
 
@@ -169,6 +180,6 @@ notifier_kinds.add(
             OptionSpec("provider", help="voice provider (tencent_vms)"),
         ),
         secret_required=True,
-        secret_help="Tencent Cloud SecretKey",
+        key_help="Tencent Cloud SecretKey",
     ),
 )

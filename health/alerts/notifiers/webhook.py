@@ -69,6 +69,6 @@ def webhook_send(
 notifier_kinds.add(
     "webhook",
     NotifierKindSpec(
-        send=webhook_send, secret_required=True, secret_help="the shared HMAC-SHA256 key"
+        send=webhook_send, secret_required=True, key_help="the shared HMAC-SHA256 key"
     ),
 )

@@ -54,7 +54,7 @@ def ack_url(incident: Incident) -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     base = min(settings.ALERTS_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 900.0)
-    return timedelta(seconds=base * (1 + random.random() * 0.25))  # noqa: S311 (jitter)
+    return timedelta(seconds=base * (1 + random.random() * 0.25))
 
 
 def deliveries_create(
@@ -84,10 +84,17 @@ def deliveries_create(
             elif held_until is not None:
                 status = DeliveryStatus.HELD
             delivery = Delivery.objects.create(
-                notifier=notifier, incident=incident, kind=kind, status=status, title=title[:300],
-                text=text, recipients=group, not_before=held_until or now, created_at=now,
+                notifier=notifier,
+                incident=incident,
+                kind=kind,
+                status=status,
+                title=title[:300],
+                text=text,
+                recipients=group,
+                not_before=held_until or now,
+                created_at=now,
                 error=error,
-            )  # fmt: skip
+            )
             if status == DeliveryStatus.PENDING:
                 to_send.append(delivery.pk)
     return to_send

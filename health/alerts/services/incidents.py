@@ -22,7 +22,7 @@ from health.alerts.choices import DeliveryStatus, IncidentStatus, MessageKind
 from health.alerts.exceptions import AlertError
 from health.alerts.messages import incident_message
 from health.alerts.metrics import MetricValue, metrics
-from health.alerts.models import AlertRule, Delivery, Incident, Notifier
+from health.alerts.models import AlertRule, Incident, Notifier
 from health.alerts.services.deliveries import deliveries_create, deliveries_release
 from health.alerts.services.rules import compare, in_quiet_hours, quiet_hours_end, rule_scope
 from health.alerts.tasks import delivery_send_task
@@ -41,17 +41,22 @@ def _queue(ids: Sequence[int]) -> None:
 
 def _event(incident: Incident, action: str, actor: str = ACTOR, **after: Any) -> None:
     ledger_append(
-        action=action, actor=actor, subject_type="incident", subject_id=incident.pk,
+        action=action,
+        actor=actor,
+        subject_type="incident",
+        subject_id=incident.pk,
         references={"rule": incident.rule.code, "subject": incident.subject_key},
         after={"status": incident.status, "value": str(incident.value), **after},
-    )  # fmt: skip
+    )
 
 
 def _reminder_at(rule: AlertRule, incident: Incident) -> datetime | None:
     steps = rule.escalation or []
     if incident.opened_at is None or incident.escalation_step >= len(steps):
         return None
-    return incident.opened_at + timedelta(minutes=int(steps[incident.escalation_step]["after_minutes"]))
+    return incident.opened_at + timedelta(
+        minutes=int(steps[incident.escalation_step]["after_minutes"])
+    )
 
 
 def _send(
@@ -67,9 +72,15 @@ def _send(
     held = quiet_hours_end(rule, now) if in_quiet_hours(rule, now) else None
     chosen = list(rule.notifiers.order_by("code")) if notifiers is None else list(notifiers)
     return deliveries_create(
-        notifiers=chosen, incident=incident, kind=kind, title=title, text=text,
-        recipients=list(rule.recipients or []), now=now, held_until=held,
-    )  # fmt: skip
+        notifiers=chosen,
+        incident=incident,
+        kind=kind,
+        title=title,
+        text=text,
+        recipients=list(rule.recipients or []),
+        now=now,
+        held_until=held,
+    )
 
 
 def _warehouse_id(subject_key: str) -> int | None:
@@ -84,8 +95,9 @@ def _open(rule: AlertRule, incident: Incident, now: datetime) -> list[int]:
     incident.opened_at = now
     incident.next_reminder_at = _reminder_at(rule, incident)
     incident.save()
-    _event(incident, "alerts.incident_opened", opened_at=now.isoformat(),
-           evidence=incident.evidence)  # fmt: skip
+    _event(
+        incident, "alerts.incident_opened", opened_at=now.isoformat(), evidence=incident.evidence
+    )
     return _send(rule, incident, MessageKind.OPENED, now)
 
 
@@ -131,10 +143,20 @@ def _remind(rule: AlertRule, incident: Incident, now: datetime) -> list[int] | N
         gap = int(steps[incident.escalation_step]["after_minutes"]) - int(step["after_minutes"])
         incident.next_reminder_at = max(incident.next_reminder_at, now + timedelta(minutes=gap))
     incident.save(update_fields=["escalation_step", "next_reminder_at"])
-    _event(incident, "alerts.incident_escalated", step=incident.escalation_step,
-           notifiers=codes or sorted(rule.notifiers.values_list("code", flat=True)))  # fmt: skip
-    return _send(rule, incident, MessageKind.REMINDER, now, notifiers=notifiers,
-                 step=incident.escalation_step)  # fmt: skip
+    _event(
+        incident,
+        "alerts.incident_escalated",
+        step=incident.escalation_step,
+        notifiers=codes or sorted(rule.notifiers.values_list("code", flat=True)),
+    )
+    return _send(
+        rule,
+        incident,
+        MessageKind.REMINDER,
+        now,
+        notifiers=notifiers,
+        step=incident.escalation_step,
+    )
 
 
 def rule_values(rule: AlertRule, now: datetime) -> list[MetricValue] | None:
@@ -157,7 +179,9 @@ def rule_evaluate(*, rule_id: int, now: datetime) -> dict[str, int]:
     values = rule_values(rule, now)
     if values is None:
         return {**counts, "unavailable": 1}
-    breaching = {v.subject_key: v for v in values if compare(v.value, rule.comparator, rule.threshold)}
+    breaching = {
+        v.subject_key: v for v in values if compare(v.value, rule.comparator, rule.threshold)
+    }
     to_send: list[int] = []
     hold = timedelta(minutes=rule.hold_for_minutes)
     with transaction.atomic():
@@ -174,10 +198,14 @@ def rule_evaluate(*, rule_id: int, now: datetime) -> dict[str, int]:
             incident = current.get(subject)
             if incident is None:
                 incident = Incident.objects.create(
-                    rule=rule, subject_key=subject, warehouse_id=_warehouse_id(subject),
-                    value=value.value, evidence=value.evidence, breach_started_at=now,
+                    rule=rule,
+                    subject_key=subject,
+                    warehouse_id=_warehouse_id(subject),
+                    value=value.value,
+                    evidence=value.evidence,
+                    breach_started_at=now,
                     ack_nonce=secrets.token_hex(16),
-                )  # fmt: skip
+                )
             else:
                 incident.value = value.value
                 incident.evidence = value.evidence
@@ -211,9 +239,18 @@ def rule_evaluate(*, rule_id: int, now: datetime) -> dict[str, int]:
 
 def alerts_evaluate(*, now: datetime) -> dict[str, int]:
     """The beat's run: every enabled rule, then the deliveries that are due."""
-    totals = {"rules": 0, "opened": 0, "resolved": 0, "reminded": 0, "pending": 0,
-              "unavailable": 0, "released": 0}  # fmt: skip
-    for rule_id in AlertRule.objects.filter(enabled=True).order_by("id").values_list("id", flat=True):
+    totals = {
+        "rules": 0,
+        "opened": 0,
+        "resolved": 0,
+        "reminded": 0,
+        "pending": 0,
+        "unavailable": 0,
+        "released": 0,
+    }
+    for rule_id in (
+        AlertRule.objects.filter(enabled=True).order_by("id").values_list("id", flat=True)
+    ):
         totals["rules"] += 1
         for key, count in rule_evaluate(rule_id=rule_id, now=now).items():
             totals[key] += count
@@ -245,6 +282,11 @@ def incident_acknowledge(
     locked.acknowledged_by = user
     locked.next_reminder_at = None
     locked.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "next_reminder_at"])
-    _event(locked, "alerts.incident_acknowledged", actor=user.get_username(),
-           acknowledged_at=when.isoformat(), source=source)  # fmt: skip
+    _event(
+        locked,
+        "alerts.incident_acknowledged",
+        actor=user.get_username(),
+        acknowledged_at=when.isoformat(),
+        source=source,
+    )
     return locked

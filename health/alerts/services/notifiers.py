@@ -20,10 +20,12 @@ def url_mask(url: str) -> str:
     ``...send?key=****cdef``."""
     parts = urlsplit(url)
     query = urlencode(
-        [(name, f"****{value[-4:]}" if len(value) > 8 else "****")
-         for name, value in parse_qsl(parts.query, keep_blank_values=True)],
+        [
+            (name, f"****{value[-4:]}" if len(value) > 8 else "****")
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
         safe="*",
-    )  # fmt: skip
+    )
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -40,7 +42,7 @@ def _validate(*, kind: str, url: str, secret: str, options: dict[str, str]) -> N
     if parts.scheme not in allowed or not parts.hostname:
         raise AlertError(f"{kind}: the URL must be {' or '.join(allowed)}://host/... (got {url!r})")
     if spec.secret_required and not secret:
-        raise AlertError(f"{kind}: a secret is required ({spec.secret_help})")
+        raise AlertError(f"{kind}: a secret is required ({spec.key_help})")
     missing = [o.name for o in spec.options if o.required and not options.get(o.name)]
     if missing:
         raise AlertError(f"{kind}: missing option(s) {', '.join(missing)}")
@@ -68,15 +70,27 @@ def notifier_create(
     if Notifier.objects.filter(code=code).exists():
         raise AlertError(f"a notifier with code {code!r} exists already")
     notifier = Notifier.objects.create(
-        kind=kind, code=code, name=name, enabled=enabled, options=options,
-        url_masked=url_mask(url), secrets_encrypted=secrets_encrypt({"url": url, "secret": secret}),
-    )  # fmt: skip
+        kind=kind,
+        code=code,
+        name=name,
+        enabled=enabled,
+        options=options,
+        url_masked=url_mask(url),
+        secrets_encrypted=secrets_encrypt({"url": url, "secret": secret}),
+    )
     ledger_append(
-        action="alerts.notifier_created", actor=actor_label(user, source),
-        subject_type="notifier", subject_id=notifier.code,
-        after={"kind": kind, "url": notifier.url_masked, "options": options, "enabled": enabled,
-               "secret_set": bool(secret)},
-    )  # fmt: skip
+        action="alerts.notifier_created",
+        actor=actor_label(user, source),
+        subject_type="notifier",
+        subject_id=notifier.code,
+        after={
+            "kind": kind,
+            "url": notifier.url_masked,
+            "options": options,
+            "enabled": enabled,
+            "secret_set": bool(secret),
+        },
+    )
     return notifier
 
 
@@ -109,17 +123,27 @@ def notifier_update(
         notifier.name = name
     notifier.save()
     ledger_append(
-        action="alerts.notifier_updated", actor=actor_label(user, source),
-        subject_type="notifier", subject_id=notifier.code, before=before,
-        after={"url": notifier.url_masked, "options": new_options, "enabled": notifier.enabled,
-               "secret_changed": bool(secret)},
-    )  # fmt: skip
+        action="alerts.notifier_updated",
+        actor=actor_label(user, source),
+        subject_type="notifier",
+        subject_id=notifier.code,
+        before=before,
+        after={
+            "url": notifier.url_masked,
+            "options": new_options,
+            "enabled": notifier.enabled,
+            "secret_changed": bool(secret),
+        },
+    )
     return notifier
 
 
 def notifier_config(notifier: Notifier) -> NotifierConfig:
     values = secrets_decrypt(notifier.secrets_encrypted)
     return NotifierConfig(
-        kind=notifier.kind, code=notifier.code, url=values.get("url", ""),
-        secret=values.get("secret", ""), options={k: str(v) for k, v in notifier.options.items()},
-    )  # fmt: skip
+        kind=notifier.kind,
+        code=notifier.code,
+        url=values.get("url", ""),
+        secret=values.get("secret", ""),
+        options={k: str(v) for k, v in notifier.options.items()},
+    )

@@ -79,8 +79,9 @@ def validate_escalation(steps: Any) -> list[dict[str, Any]]:
         codes = step.get("notifiers", [])
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise AlertError(f"escalation step {number}: notifiers is a list of codes")
-        unknown = sorted(set(codes) - set(Notifier.objects.filter(code__in=codes)
-                                          .values_list("code", flat=True)))  # fmt: skip
+        unknown = sorted(
+            set(codes) - set(Notifier.objects.filter(code__in=codes).values_list("code", flat=True))
+        )
         if unknown:
             raise AlertError(f"escalation step {number}: unknown notifier(s) {', '.join(unknown)}")
         cleaned.append({"after_minutes": after, "notifiers": codes})
@@ -98,14 +99,16 @@ def _snapshot(rule: AlertRule) -> dict[str, Any]:
 
 @transaction.atomic
 def alert_rule_save(
-    *, rule: AlertRule, notifiers: Sequence[Notifier] | None, user: Any | None, source: str = "admin"
+    *,
+    rule: AlertRule,
+    notifiers: Sequence[Notifier] | None,
+    user: Any | None,
+    source: str = "admin",
 ) -> AlertRule:
     """Validate and save ``rule`` (new or changed, its fields set by the caller), set its
     notifiers when given, and append one ledger event with the values before and after."""
     if not metrics.known(rule.metric):
-        raise AlertError(
-            f"unknown metric {rule.metric!r} (known: {', '.join(metrics.names())})"
-        )
+        raise AlertError(f"unknown metric {rule.metric!r} (known: {', '.join(metrics.names())})")
     compare(Decimal(0), rule.comparator, Decimal(0))
     rule.escalation = validate_escalation(rule.escalation)
     if (rule.quiet_start is None) != (rule.quiet_end is None):
@@ -113,14 +116,22 @@ def alert_rule_save(
     before = None
     if rule.pk is not None:
         stored = AlertRule.objects.select_for_update().get(pk=rule.pk)
-        before = {**_snapshot(stored),
-                  "notifiers": sorted(stored.notifiers.values_list("code", flat=True))}  # fmt: skip
+        before = {
+            **_snapshot(stored),
+            "notifiers": sorted(stored.notifiers.values_list("code", flat=True)),
+        }
     rule.save()
     if notifiers is not None:
         rule.notifiers.set(notifiers)
     ledger_append(
-        action="alerts.rule_saved", actor=actor_label(user, source), subject_type="alert_rule",
-        subject_id=rule.code, before=before,
-        after={**_snapshot(rule), "notifiers": sorted(rule.notifiers.values_list("code", flat=True))},
-    )  # fmt: skip
+        action="alerts.rule_saved",
+        actor=actor_label(user, source),
+        subject_type="alert_rule",
+        subject_id=rule.code,
+        before=before,
+        after={
+            **_snapshot(rule),
+            "notifiers": sorted(rule.notifiers.values_list("code", flat=True)),
+        },
+    )
     return rule

@@ -19,9 +19,15 @@ def notifier_test(*, notifier_id: int, recipients: list[str] | None = None) -> D
     with transaction.atomic():
         notifier = Notifier.objects.get(pk=notifier_id)
         delivery = Delivery.objects.create(
-            notifier=notifier, kind=MessageKind.TEST, status=DeliveryStatus.PENDING, title=title,
-            text=text, recipients=list(recipients or []), not_before=now, created_at=now,
-        )  # fmt: skip
+            notifier=notifier,
+            kind=MessageKind.TEST,
+            status=DeliveryStatus.PENDING,
+            title=title,
+            text=text,
+            recipients=list(recipients or []),
+            not_before=now,
+            created_at=now,
+        )
     delivery_send(delivery_id=delivery.pk, max_attempts=1)
     delivery.refresh_from_db()
     return delivery

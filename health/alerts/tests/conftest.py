@@ -86,9 +86,13 @@ def _free_port() -> int:
 def smtp_server() -> Iterator[SmtpInbox]:
     inbox = SmtpInbox(host="127.0.0.1", port=_free_port())
     controller = Controller(
-        _Handler(inbox), hostname=inbox.host, port=inbox.port, authenticator=_authenticator,
-        auth_required=True, auth_require_tls=False,
-    )  # fmt: skip
+        _Handler(inbox),
+        hostname=inbox.host,
+        port=inbox.port,
+        authenticator=_authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     controller.start()
     try:
         yield inbox
@@ -96,19 +100,28 @@ def smtp_server() -> Iterator[SmtpInbox]:
         controller.stop()
 
 
-def make_notifier(api: SandboxAPI | None, kind: str, code: str = "", **overrides: Any) -> Notifier:
+def make_notifier(api: SandboxAPI, kind: str, code: str = "", **overrides: Any) -> Notifier:
     code = code or f"{kind}-ops"
+    values: dict[str, Any]
     if kind == "wecom":
-        values = {"url": f"{api.url}/cgi-bin/webhook/send?key={WECOM_KEY}"}  # type: ignore[union-attr]
+        values = {"url": f"{api.url}/cgi-bin/webhook/send?key={WECOM_KEY}"}
     elif kind == "dingtalk":
-        values = {"url": f"{api.url}/robot/send?access_token={DINGTALK_TOKEN}",  # type: ignore[union-attr]
-                  "secret": DINGTALK_SECRET}  # fmt: skip
+        values = {
+            "url": f"{api.url}/robot/send?access_token={DINGTALK_TOKEN}",
+            "secret": DINGTALK_SECRET,
+        }
     elif kind == "webhook":
-        values = {"url": f"{api.url}/alert-webhook/ops", "secret": WEBHOOK_SECRET}  # type: ignore[union-attr]
+        values = {"url": f"{api.url}/alert-webhook/ops", "secret": WEBHOOK_SECRET}
     elif kind == "voice":
-        values = {"url": f"{api.url}/", "secret": VMS_SECRET_KEY,  # type: ignore[union-attr]
-                  "options": {"secret_id": VMS_SECRET_ID, "sdk_app_id": "1400000001",
-                              "template_id": "1234567"}}  # fmt: skip
+        values = {
+            "url": f"{api.url}/",
+            "secret": VMS_SECRET_KEY,
+            "options": {
+                "secret_id": VMS_SECRET_ID,
+                "sdk_app_id": "1400000001",
+                "template_id": "1234567",
+            },
+        }
     else:
         raise ValueError(kind)
     values.update(overrides)

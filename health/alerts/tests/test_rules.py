@@ -4,7 +4,7 @@ acknowledgement stops them, resolution sends one "resolved", quiet hours hold me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app.sandbox_api.server import SandboxAPI
 from health.alerts.admin import AlertRuleAdmin
@@ -69,10 +69,19 @@ def sent(kind: str | None = None) -> list[tuple[str, str, str]]:
 
 
 def test_the_default_rules_exist_without_notifiers() -> None:
-    rules = list(AlertRule.objects.order_by("code").values_list("code", "metric", "comparator",
-                                                               "threshold", "window_minutes"))  # fmt: skip
+    rules = list(
+        AlertRule.objects.order_by("code").values_list(
+            "code", "metric", "comparator", "threshold", "window_minutes"
+        )
+    )
     assert rules == [
-        ("ghost-shipment-deadline-2h", "ghost_shipment_deadline_within", "gte", Decimal("1.00"), 120),
+        (
+            "ghost-shipment-deadline-2h",
+            "ghost_shipment_deadline_within",
+            "gte",
+            Decimal("1.00"),
+            120,
+        ),
         ("health-daily-below-85", "health_score_daily", "lt", Decimal("85.00"), 1440),
         ("orders-without-tracking-2h", "orders_without_tracking", "gt", Decimal("50.00"), 120),
     ]
@@ -84,7 +93,7 @@ def test_orders_without_tracking_fires_one_voice_call_once_and_resolves_once(
 ) -> None:
     voice = make_notifier(sandbox, "voice", "call-manager")
     configure("orders-without-tracking-2h", voice, recipients=["13900139000"])
-    wh_a, wh_b = WarehouseFactory(code="WH-A"), WarehouseFactory(code="WH-B")
+    wh_a, wh_b = WarehouseFactory.create(code="WH-A"), WarehouseFactory.create(code="WH-B")
     ids_a = untracked_orders(wh_a, 51, since=T0 - timedelta(hours=3))
     untracked_orders(wh_b, 50, since=T0 - timedelta(hours=3))  # 50 is not "more than 50"
     untracked_orders(wh_b, 5, since=T0 - timedelta(minutes=60))  # not yet 2 hours
@@ -92,8 +101,11 @@ def test_orders_without_tracking_fires_one_voice_call_once_and_resolves_once(
     assert run(T0)["opened"] == 1
     [incident] = Incident.objects.all()
     assert (incident.subject_key, incident.status, incident.value, incident.warehouse) == (
-        "warehouse:WH-A", "open", Decimal("51.00"), wh_a,
-    )  # fmt: skip
+        "warehouse:WH-A",
+        "open",
+        Decimal("51.00"),
+        wh_a,
+    )
     assert incident.evidence["count"] == 51
     assert sent() == [("opened", "call-manager", "sent")]
     [call] = sandbox.alerts.received["voice"]
@@ -109,13 +121,19 @@ def test_orders_without_tracking_fires_one_voice_call_once_and_resolves_once(
     assert run(T0 + timedelta(minutes=29, seconds=30))["resolved"] == 1
     assert sent() == [("opened", "call-manager", "sent"), ("resolved", "call-manager", "sent")]
     assert run(T0 + timedelta(minutes=40)) == {
-        "rules": 3, "opened": 0, "resolved": 0, "reminded": 0, "pending": 0, "unavailable": 1,
+        "rules": 3,
+        "opened": 0,
+        "resolved": 0,
+        "reminded": 0,
+        "pending": 0,
+        "unavailable": 1,
         "released": 0,
-    }  # fmt: skip
+    }
     assert len(sandbox.alerts.received["voice"]) == 2
     assert list(
         LedgerEvent.objects.filter(subject_type="incident", subject_id=str(incident.pk))
-        .order_by("id").values_list("action", flat=True)
+        .order_by("id")
+        .values_list("action", flat=True)
     ) == ["alerts.incident_opened", "alerts.incident_resolved"]
 
 
@@ -124,16 +142,24 @@ def test_ghost_shipment_deadline_within_two_hours_fires_once_on_dingtalk(
 ) -> None:
     dingtalk = make_notifier(sandbox, "dingtalk", "dt-warehouse")
     configure("ghost-shipment-deadline-2h", dingtalk, escalation=[])  # reminders: tested below
-    near, far = WarehouseFactory(code="WH-N"), WarehouseFactory(code="WH-F")
+    near, far = WarehouseFactory.create(code="WH-N"), WarehouseFactory.create(code="WH-F")
     for warehouse, deadline in ((near, T0 + timedelta(minutes=90)), (far, T0 + timedelta(hours=3))):
-        order = OrderFactory(warehouse=warehouse)
-        Anomaly.objects.create(kind="ghost_shipment", order=order, subject_key=f"order:{order.pk}",
-                               opened_at=T0, evidence_at=T0, deadline=deadline)  # fmt: skip
+        order = OrderFactory.create(warehouse=warehouse)
+        Anomaly.objects.create(
+            kind="ghost_shipment",
+            order=order,
+            subject_key=f"order:{order.pk}",
+            opened_at=T0,
+            evidence_at=T0,
+            deadline=deadline,
+        )
     assert run(T0)["opened"] == 1
     assert run(T0 + timedelta(minutes=5))["opened"] == 0
-    assert list(Incident.objects.values_list("subject_key", "status")) == [("warehouse:WH-N", "open")]
+    assert list(Incident.objects.values_list("subject_key", "status")) == [
+        ("warehouse:WH-N", "open")
+    ]
     [message] = sandbox.alerts.received["dingtalk"]
-    assert message["body"]["markdown"]["title"].startswith("告警：")
+    assert message["body"]["markdown"]["title"].startswith("告警\uff1a")
     # An hour later the far one is within two hours too: its own incident, one message.
     assert run(T0 + timedelta(hours=1, minutes=1))["opened"] == 1
     assert len(sandbox.alerts.received["dingtalk"]) == 2
@@ -149,13 +175,16 @@ def test_health_score_rule_is_unavailable_until_its_metric_is_plugged_in(
     wecom = make_notifier(sandbox, "wecom", "wecom-ops")
     rule = configure("health-daily-below-85", wecom)
     admin = AlertRuleAdmin(AlertRule, None)  # type: ignore[arg-type]
+    translation.activate("zh-hans")
     assert admin.metric_state(rule) == "指标不可用"
     assert run(T0)["unavailable"] == 1
     assert Incident.objects.count() == 0
 
     def score(now: datetime, scope: Scope) -> list[MetricValue]:
-        return [MetricValue("channel:shop-1", Decimal("80.5")),
-                MetricValue("channel:shop-2", Decimal("85"))]  # fmt: skip
+        return [
+            MetricValue("channel:shop-1", Decimal("80.5")),
+            MetricValue("channel:shop-2", Decimal("85")),
+        ]
 
     metrics.register(HEALTH_SCORE_DAILY, score)
     try:
@@ -167,20 +196,25 @@ def test_health_score_rule_is_unavailable_until_its_metric_is_plugged_in(
     assert list(Incident.objects.values_list("subject_key", flat=True)) == ["channel:shop-1"]
     [message] = sandbox.alerts.received["wecom"]
     content = message["body"]["markdown"]["content"]
-    assert "80.5" in content and "< 85" in content
+    assert "80.5" in content
+    assert "< 85" in content
 
 
 @pytest.fixture
-def escalating(sandbox: SandboxAPI) -> Iterator[AlertRule]:
+def escalating(sandbox: SandboxAPI) -> AlertRule:
     wecom = make_notifier(sandbox, "wecom", "wecom-ops")
     make_notifier(sandbox, "dingtalk", "dt-boss")
     rule = configure(
-        "orders-without-tracking-2h", wecom, threshold=Decimal("0"),
-        escalation=[{"after_minutes": 10, "notifiers": []},
-                    {"after_minutes": 30, "notifiers": ["dt-boss"]}],
-    )  # fmt: skip
-    untracked_orders(WarehouseFactory(code="WH-A"), 1, since=T0 - timedelta(hours=3))
-    yield rule
+        "orders-without-tracking-2h",
+        wecom,
+        threshold=Decimal("0"),
+        escalation=[
+            {"after_minutes": 10, "notifiers": []},
+            {"after_minutes": 30, "notifiers": ["dt-boss"]},
+        ],
+    )
+    untracked_orders(WarehouseFactory.create(code="WH-A"), 1, since=T0 - timedelta(hours=3))
+    return rule
 
 
 def test_reminders_follow_the_escalation_steps_then_stop(
@@ -192,8 +226,11 @@ def test_reminders_follow_the_escalation_steps_then_stop(
         timeline[minute] = run(T0 + timedelta(minutes=minute))["reminded"]
     assert timeline == {9: 0, 10: 1, 11: 0, 29: 0, 30: 1, 31: 0, 60: 0, 240: 0}
     assert Incident.objects.get().escalation_step == 2
-    assert sent() == [("opened", "wecom-ops", "sent"), ("reminder", "wecom-ops", "sent"),
-                      ("reminder", "dt-boss", "sent")]  # fmt: skip
+    assert sent() == [
+        ("opened", "wecom-ops", "sent"),
+        ("reminder", "wecom-ops", "sent"),
+        ("reminder", "dt-boss", "sent"),
+    ]
     assert sandbox.alerts.received["dingtalk"][0]["body"]["markdown"]["title"].startswith("提醒 2")
 
 
@@ -216,8 +253,10 @@ def test_acknowledging_stops_the_escalation_and_is_recorded(
     boss = User.objects.create_user("ops-boss", is_staff=True)
     acked = incident_acknowledge(incident=incident, user=boss, now=T0 + timedelta(minutes=5))
     assert (acked.status, acked.acknowledged_by, acked.acknowledged_at) == (
-        "acknowledged", boss, T0 + timedelta(minutes=5),
-    )  # fmt: skip
+        "acknowledged",
+        boss,
+        T0 + timedelta(minutes=5),
+    )
     again = incident_acknowledge(incident=incident, user=User.objects.create_user("late"))
     assert again.acknowledged_by == boss  # the first acknowledgement stands
     for minute in (10, 30, 60):
@@ -247,7 +286,7 @@ def test_the_ack_link_needs_staff_login_and_a_valid_token(
     assert incident.status == "open"  # opening the link changes nothing
     assert client.get(path[:-3] + "xx/").status_code == 404
     other = User.objects.create_user("wh-b", is_staff=True)
-    WarehouseFactory(code="WH-B").staff.add(other)
+    WarehouseFactory.create(code="WH-B").staff.add(other)
     outsider = Client()
     outsider.force_login(other)
     assert outsider.post(path).status_code == 404
@@ -261,9 +300,13 @@ def test_the_ack_link_needs_staff_login_and_a_valid_token(
 def test_hold_for_waits_and_a_breach_that_clears_first_says_nothing(
     sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
 ) -> None:
-    configure("orders-without-tracking-2h", make_notifier(sandbox, "wecom"), threshold=Decimal("0"),
-              hold_for_minutes=20)  # fmt: skip
-    ids = untracked_orders(WarehouseFactory(code="WH-A"), 1, since=T0 - timedelta(hours=3))
+    configure(
+        "orders-without-tracking-2h",
+        make_notifier(sandbox, "wecom"),
+        threshold=Decimal("0"),
+        hold_for_minutes=20,
+    )
+    ids = untracked_orders(WarehouseFactory.create(code="WH-A"), 1, since=T0 - timedelta(hours=3))
     assert run(T0)["pending"] == 1
     assert run(T0 + timedelta(minutes=10))["pending"] == 1
     Order.objects.filter(pk__in=ids).update(tracking_number="SF1")
@@ -280,12 +323,22 @@ def test_hold_for_waits_and_a_breach_that_clears_first_says_nothing(
 def test_quiet_hours_hold_warnings_until_they_end(
     sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
 ) -> None:
-    configure("ghost-shipment-deadline-2h", make_notifier(sandbox, "wecom"),
-              quiet_start=time(22, 0), quiet_end=time(7, 0))  # fmt: skip
+    configure(
+        "ghost-shipment-deadline-2h",
+        make_notifier(sandbox, "wecom"),
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
+    )
     night = datetime(2026, 3, 2, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    order = OrderFactory(warehouse=WarehouseFactory(code="WH-A"))
-    Anomaly.objects.create(kind="ghost_shipment", order=order, subject_key=f"order:{order.pk}",
-                           opened_at=night, evidence_at=night, deadline=night + timedelta(hours=1))  # fmt: skip
+    order = OrderFactory.create(warehouse=WarehouseFactory.create(code="WH-A"))
+    Anomaly.objects.create(
+        kind="ghost_shipment",
+        order=order,
+        subject_key=f"order:{order.pk}",
+        opened_at=night,
+        evidence_at=night,
+        deadline=night + timedelta(hours=1),
+    )
     assert run(night)["opened"] == 1
     assert sent() == [("opened", "wecom-ops", "held")]
     assert run(night + timedelta(hours=7, minutes=59))["released"] == 0
@@ -302,13 +355,22 @@ def test_quiet_hours_hold_warnings_until_they_end(
 def test_quiet_hours_resolution_before_the_end_sends_nothing(
     sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
 ) -> None:
-    configure("ghost-shipment-deadline-2h", make_notifier(sandbox, "wecom"),
-              quiet_start=time(22, 0), quiet_end=time(7, 0))  # fmt: skip
+    configure(
+        "ghost-shipment-deadline-2h",
+        make_notifier(sandbox, "wecom"),
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
+    )
     night = datetime(2026, 3, 2, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    order = OrderFactory(warehouse=WarehouseFactory(code="WH-A"))
-    anomaly = Anomaly.objects.create(kind="ghost_shipment", order=order, subject_key="order:1",
-                                     opened_at=night, evidence_at=night,
-                                     deadline=night + timedelta(hours=1))  # fmt: skip
+    order = OrderFactory.create(warehouse=WarehouseFactory.create(code="WH-A"))
+    anomaly = Anomaly.objects.create(
+        kind="ghost_shipment",
+        order=order,
+        subject_key="order:1",
+        opened_at=night,
+        evidence_at=night,
+        deadline=night + timedelta(hours=1),
+    )
     run(night)
     anomaly.resolved_at = night + timedelta(minutes=30)
     anomaly.save()
@@ -321,11 +383,16 @@ def test_quiet_hours_resolution_before_the_end_sends_nothing(
 def test_critical_rules_ring_in_quiet_hours(
     sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
 ) -> None:
-    configure("orders-without-tracking-2h", make_notifier(sandbox, "voice", "call"),
-              threshold=Decimal("0"), recipients=["13900139000"], quiet_start=time(22, 0),
-              quiet_end=time(7, 0))  # fmt: skip
+    configure(
+        "orders-without-tracking-2h",
+        make_notifier(sandbox, "voice", "call"),
+        threshold=Decimal("0"),
+        recipients=["13900139000"],
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
+    )
     night = datetime(2026, 3, 2, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    untracked_orders(WarehouseFactory(code="WH-A"), 1, since=night - timedelta(hours=3))
+    untracked_orders(WarehouseFactory.create(code="WH-A"), 1, since=night - timedelta(hours=3))
     run(night)
     assert sent() == [("opened", "call", "sent")]
 
@@ -337,7 +404,7 @@ def test_a_disabled_notifier_is_never_called_and_says_so(
     wecom.enabled = False
     wecom.save()
     configure("orders-without-tracking-2h", wecom, threshold=Decimal("0"))
-    untracked_orders(WarehouseFactory(code="WH-A"), 1, since=T0 - timedelta(hours=3))
+    untracked_orders(WarehouseFactory.create(code="WH-A"), 1, since=T0 - timedelta(hours=3))
     run(T0)
     [delivery] = Delivery.objects.all()
     assert (delivery.status, delivery.error) == ("cancelled", "notifier disabled (not configured)")
@@ -347,8 +414,9 @@ def test_a_disabled_notifier_is_never_called_and_says_so(
 def test_rule_changes_are_audited_and_validated(sandbox: SandboxAPI) -> None:
     from health.alerts.exceptions import AlertError
 
-    rule = configure("ghost-shipment-deadline-2h", make_notifier(sandbox, "wecom"),
-                     threshold=Decimal("2"))  # fmt: skip
+    rule = configure(
+        "ghost-shipment-deadline-2h", make_notifier(sandbox, "wecom"), threshold=Decimal("2")
+    )
     event = LedgerEvent.objects.filter(action="alerts.rule_saved").latest("id")
     assert (event.before["threshold"], event.after["threshold"]) == ("1.00", "2")
     assert event.after["notifiers"] == ["wecom-ops"]

@@ -14,7 +14,7 @@ from health.alerts.services.notifiers import notifier_create
 def kinds_help() -> str:
     lines = ["kinds and their options (--option NAME=VALUE):"]
     for kind, spec in notifier_kinds.items():
-        lines.append(f"\n  {kind}  secret: {spec.secret_help or 'none'}")
+        lines.append(f"\n  {kind}  secret: {spec.key_help or 'none'}")
         for option in spec.options:
             need = "required" if option.required else "optional"
             lines.append(f"    --option {option.name}=...  [{need}] {option.help}")
@@ -33,8 +33,9 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--kind", required=True, choices=["wecom", "dingtalk", "email",
-                                                              "webhook", "voice"])  # fmt: skip
+        parser.add_argument(
+            "--kind", required=True, choices=["wecom", "dingtalk", "email", "webhook", "voice"]
+        )
         parser.add_argument("--code", required=True)
         parser.add_argument("--url", required=True)
         parser.add_argument("--secret", default="")
@@ -51,11 +52,18 @@ class Command(BaseCommand):
             pairs[name.strip()] = rest
         try:
             notifier = notifier_create(
-                kind=options["kind"], code=options["code"], url=options["url"],
-                secret=options["secret"], options=pairs, name=options["name"],
-                enabled=not options["disabled"], source="cli",
-            )  # fmt: skip
+                kind=options["kind"],
+                code=options["code"],
+                url=options["url"],
+                secret=options["secret"],
+                options=pairs,
+                name=options["name"],
+                enabled=not options["disabled"],
+                source="cli",
+            )
         except AlertError as exc:
             raise CommandError(str(exc)) from exc
         state = "enabled" if notifier.enabled else "disabled"
-        self.stdout.write(f"notifier {notifier.code} ({notifier.kind}, {state}): {notifier.url_masked}")
+        self.stdout.write(
+            f"notifier {notifier.code} ({notifier.kind}, {state}): {notifier.url_masked}"
+        )

@@ -20,8 +20,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("code")
-        parser.add_argument("--to", action="append", default=[],
-                            help="a recipient (phone, e-mail, user id); repeatable")  # fmt: skip
+        parser.add_argument(
+            "--to",
+            action="append",
+            default=[],
+            help="a recipient (phone, e-mail, user id); repeatable",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         notifier = Notifier.objects.filter(code=options["code"]).first()
@@ -33,6 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(f"provider result: {delivery.provider_result or '-'}")
         if delivery.status != DeliveryStatus.SENT:
             self.stdout.write(f"error: {delivery.error}")
-            raise CommandError(f"refused: {delivery.error or delivery.transport_status}",
-                               returncode=1)  # fmt: skip
+            raise CommandError(
+                f"refused: {delivery.error or delivery.transport_status}", returncode=1
+            )
         self.stdout.write("outcome: sent")
