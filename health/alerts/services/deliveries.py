@@ -74,8 +74,11 @@ def deliveries_create(
     to_send: list[int] = []
     for notifier in notifiers:
         groups: list[list[str]] = [list(recipients)]
-        if notifier.kind == NotifierKind.VOICE and phones(tuple(recipients)):
-            groups = [[number] for number in phones(tuple(recipients))]
+        if notifier.kind == NotifierKind.VOICE:  # one call, one delivery, per phone number
+            numbers = phones(tuple(recipients)) or phones(
+                tuple(n.strip() for n in str(notifier.options.get("numbers", "")).split(","))
+            )
+            groups = [[number] for number in numbers] or [[]]
         for group in groups:
             status = DeliveryStatus.PENDING
             error = ""

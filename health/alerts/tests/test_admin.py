@@ -12,9 +12,10 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from channels_app.sandbox_api.server import SandboxAPI
-from health.alerts.models import AlertRule, Delivery, Incident
+from health.alerts.models import AlertRule, Delivery, Incident, Notifier
 from health.alerts.tests.conftest import DINGTALK_SECRET, DINGTALK_TOKEN, make_notifier
 from tests.factories import WarehouseFactory
+from traceability.models import LedgerEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +76,28 @@ def test_a_warehouse_user_sees_only_its_incidents_and_deliveries(sandbox: Sandbo
     assert [i.pk for i in incidents.result_list] == [mine.pk]
     deliveries = client.get("/en/admin/alerts/delivery/").context["cl"]
     assert [d.incident_id for d in deliveries.result_list] == [mine.pk]
+
+
+def test_a_notifier_added_in_the_admin_is_encrypted_and_can_be_tested(sandbox: SandboxAPI) -> None:
+    admin = User.objects.create_superuser("root", password="pw")
+    client = Client()
+    client.force_login(admin)
+    url = f"{sandbox.url}/robot/send?access_token={DINGTALK_TOKEN}"
+    response = client.post(
+        "/en/admin/alerts/notifier/add/",
+        {"kind": "dingtalk", "code": "dt-admin", "name": "", "enabled": "on", "options": "{}",
+         "new_url": url, "new_secret": DINGTALK_SECRET},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    notifier = Notifier.objects.get(code="dt-admin")
+    assert notifier.url_masked == f"{sandbox.url}/robot/send?access_token=****dbox"
+    assert DINGTALK_SECRET not in notifier.secrets_encrypted
+    response = client.post(
+        "/en/admin/alerts/notifier/",
+        {"action": "send_test", "_selected_action": [notifier.pk]},
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown[-1] == "dt-admin: Sent · HTTP 200 · errcode=0 errmsg=ok"
+    assert len(sandbox.alerts.received["dingtalk"]) == 1
+    assert LedgerEvent.objects.filter(action="alerts.notifier_created", actor="root").count() == 1
