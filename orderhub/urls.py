@@ -58,6 +58,7 @@ urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("trace/", include("traceability.urls")),
     path("warehouses/", include("orderhub.allocation.urls")),
+    path("alerts/", include("health.alerts.urls")),
     prefix_default_language=False,
 )
 

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from channels_app.sandbox_api.alert_receivers import AlertReceivers
 from channels_app.sandbox_api.amazon import AmazonSandbox
 from channels_app.sandbox_api.core import Reply, Request, SandboxCore
 from channels_app.sandbox_api.douyin import DouyinSandbox
@@ -30,6 +31,7 @@ class SandboxAPI(SandboxCore):
         self.shops = ShopsSandbox(self)
         self.kuaidi100 = Kuaidi100Sandbox(self)
         self.wechat_mp = WechatMpSandbox(self)
+        self.alerts = AlertReceivers(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +94,7 @@ class SandboxAPI(SandboxCore):
                 self.shops,
                 self.kuaidi100,
                 self.wechat_mp,
+                self.alerts,
             ):
                 reply = platform.route(request)
                 if reply is not None:

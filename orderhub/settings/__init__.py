@@ -1,5 +1,6 @@
 """Settings for OrderHub, split by concern. Every value comes from the environment (README)."""
 
+from orderhub.settings.alerts import *  # noqa: F403
 from orderhub.settings.api import *  # noqa: F403
 from orderhub.settings.cache import *  # noqa: F403
 from orderhub.settings.channels import *  # noqa: F403

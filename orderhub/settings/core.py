@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "orderhub.customers.apps.CustomersConfig",
     "channels_app.apps.ChannelsConfig",
     "health.apps.HealthConfig",
+    "health.alerts.apps.AlertsConfig",
     "traceability.apps.TraceabilityConfig",
 ]
 

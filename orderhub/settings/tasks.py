@@ -78,6 +78,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEALTH_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": 10},
     },
+    "alerts-evaluate": {
+        "task": "alerts.evaluate",
+        "schedule": env.float("ALERTS_EVALUATE_INTERVAL_SECONDS", default=30.0),
+        "options": {"expires": 60},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
@@ -86,4 +91,4 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Task modules outside an app's ``tasks.py`` (autodiscovery finds only those).
-CELERY_IMPORTS = ["orderhub.allocation.tasks"]
+CELERY_IMPORTS = ["orderhub.allocation.tasks", "health.alerts.beat"]

@@ -1,0 +1,87 @@
+"""The metrics the default rules need that exist today (registered in ``AlertsConfig.ready``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
+
+from health.alerts.metrics import HEALTH_SCORE_DAILY, MetricValue, Scope, metric, metrics
+from health.choices import AnomalyKind
+from health.models import Anomaly
+from orderhub.choices import Milestone
+from orderhub.models import Order
+
+# How many subjects' ids a value carries as evidence (the count is always exact).
+EVIDENCE_LIMIT = 20
+
+# Past the pick: the order should have a waybill (tracking number) by now.
+SHOULD_HAVE_TRACKING = (
+    Milestone.PICKED_PACKED,
+    Milestone.WAYBILL_ISSUED,
+    Milestone.HANDED_OVER,
+    Milestone.COLLECTED,
+)
+
+metrics.declare(HEALTH_SCORE_DAILY)
+
+
+def _scoped(queryset: QuerySet[Any], scope: Scope, *, prefix: str = "") -> QuerySet[Any]:
+    if scope.warehouses:
+        queryset = queryset.filter(**{f"{prefix}warehouse__code__in": scope.warehouses})
+    if scope.channels:
+        queryset = queryset.filter(**{f"{prefix}channel__in": scope.channels})
+    return queryset
+
+
+def _grouped(rows: list[tuple[str | None, str]], name: str) -> list[MetricValue]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for warehouse, reference in rows:
+        groups[warehouse or "-"].append(reference)
+    return [
+        MetricValue(
+            subject_key=f"warehouse:{code}",
+            value=Decimal(len(references)),
+            evidence={name: references[:EVIDENCE_LIMIT], "count": len(references)},
+        )
+        for code, references in sorted(groups.items())
+    ]
+
+
+@metric("orders_without_tracking")
+def orders_without_tracking(now: datetime, scope: Scope) -> list[MetricValue]:
+    """Per warehouse: orders picked and packed or further along (not delivered, cancelled or
+    returned) with no tracking number, that have been so for at least the window (since the
+    order's last status change, or its ship time)."""
+    queryset = _scoped(
+        Order.objects.filter(status__in=SHOULD_HAVE_TRACKING, tracking_number=""), scope
+    )
+    queryset = queryset.annotate(since=Coalesce("status_changed_at", "shipped_at", "created_at"))
+    rows = queryset.filter(since__lte=now - scope.window).order_by("since", "id")
+    return _grouped(
+        [
+            (code, f"{channel}:{external}")
+            for code, channel, external in rows.values_list(
+                "warehouse__code", "channel", "external_id"
+            )
+        ],
+        "orders",
+    )
+
+
+@metric("ghost_shipment_deadline_within")
+def ghost_shipment_deadline_within(now: datetime, scope: Scope) -> list[MetricValue]:
+    """Per warehouse: open ``ghost_shipment`` anomalies whose deadline is within the window
+    from now (a deadline already passed counts too: it is the most urgent)."""
+    queryset = Anomaly.objects.filter(
+        Q(kind=AnomalyKind.GHOST_SHIPMENT, resolved_at__isnull=True)
+        & Q(deadline__isnull=False, deadline__lte=now + scope.window)
+    )
+    queryset = _scoped(queryset, scope, prefix="order__").order_by("deadline", "id")
+    return _grouped(
+        list(queryset.values_list("order__warehouse__code", "subject_key")), "anomalies"
+    )

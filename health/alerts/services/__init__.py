@@ -1,0 +1,1 @@
+"""Every write of the alerts app: notifiers, rules, incidents, deliveries (see submodules)."""
