@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +27,11 @@ from channels_app.models import (
     StatusMapping,
     channel_kind_choices,
 )
-from channels_app.selectors import journal_health, unmapped_status_list
+from channels_app.selectors import (
+    JOURNAL_ALARM_FULL_SHARE,
+    journal_health,
+    unmapped_status_list,
+)
 from channels_app.services import (
     channel_account_create,
     channel_account_rekey,
@@ -364,6 +369,11 @@ class InboundMessageAdmin(admin.ModelAdmin[InboundMessage]):
             "title": _("Emergency intake journal"),
             "opts": self.model._meta,
             "health": journal_health(),
+            "limits": {
+                "records": settings.JOURNAL_ALARM_RECORDS,
+                "age_s": settings.JOURNAL_ALARM_AGE_SECONDS,
+                "bytes": int(JOURNAL_ALARM_FULL_SHARE * settings.JOURNAL_MAX_BYTES),
+            },
         }
         return TemplateResponse(request, "admin/channels_app/inboundmessage/journal.html", context)
 

@@ -7,15 +7,16 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.template.defaultfilters import yesno
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app.checks import check_journal
 from channels_app.drill.runner import namespaces_allowed
@@ -150,28 +151,45 @@ def test_a_full_disk_refuses_the_record_and_leaves_no_torn_tail(tmp_path: Path) 
     assert sum(len(record_encode(record)) for record in records) == len(data)
 
 
+def _row(page: Any, label: str, *cells: object) -> bytes:
+    """A row of the journal table as the page renders it, in the page's language."""
+    with translation.override(page.wsgi_request.LANGUAGE_CODE):
+        texts = [yesno(cell) if isinstance(cell, bool) else str(cell) for cell in cells]
+        head = f'<th scope="row">{translation.gettext(label)}</th>'
+    return (head + "".join(f"<td>{text}</td>" for text in texts)).encode()
+
+
+def _text(page: Any, msgid: str, **values: object) -> bytes:
+    with translation.override(page.wsgi_request.LANGUAGE_CODE):
+        return (
+            translation.gettext(msgid) % values if values else translation.gettext(msgid)
+        ).encode()
+
+
 @pytest.mark.django_db
 def test_the_admin_shows_the_journal_and_warns_on_the_message_list(
     journal_dir: Path, client: Client, django_user_model: Any
 ) -> None:
     boss = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(boss)
-    page = client.get("/admin/channels_app/inboundmessage/journal/", HTTP_ACCEPT_LANGUAGE="en")
+    warning = (
+        "The emergency intake journal holds %(records)d deliveries the database has not taken yet."
+    )
+    page = client.get("/admin/channels_app/inboundmessage/journal/")
     assert page.status_code == 200
-    assert b"<th scope=\"row\">Records</th><td>0</td>" in page.content
-    listing = client.get("/admin/channels_app/inboundmessage/", HTTP_ACCEPT_LANGUAGE="en")
-    assert b"Emergency intake journal" in listing.content
-    assert b"database has not taken yet" not in listing.content
+    assert _row(page, "Journaled deliveries", 0, 2) in page.content
+    assert _row(page, "Journal alarm", False) in page.content
+    listing = client.get("/admin/channels_app/inboundmessage/")
+    assert _text(listing, "Emergency intake journal") in listing.content
+    assert b'class="warning"' not in listing.content
     for n in range(3):
         _append(n)
-    page = client.get("/admin/channels_app/inboundmessage/journal/", HTTP_ACCEPT_LANGUAGE="en")
-    assert b"<th scope=\"row\">Records</th><td>3</td>" in page.content
-    assert b"3 deliveries, more than 2" in page.content
-    listing = client.get("/admin/channels_app/inboundmessage/", HTTP_ACCEPT_LANGUAGE="en")
-    assert (
-        b"The emergency intake journal holds 3 deliveries the database has not taken yet."
-        in listing.content
-    )
+    page = client.get("/admin/channels_app/inboundmessage/journal/")
+    assert _row(page, "Journaled deliveries", 3, 2) in page.content
+    assert _row(page, "Journal alarm", True) in page.content
+    assert _text(page, "The journal is past its alarm limits: check the database.") in page.content
+    listing = client.get("/admin/channels_app/inboundmessage/")
+    assert _text(listing, warning, records=3) in listing.content
 
 
 @pytest.mark.django_db
@@ -184,6 +202,9 @@ def test_warehouse_staff_do_not_see_the_journal(journal_dir: Path) -> None:
     client = Client()
     client.force_login(user)
     assert client.get("/admin/channels_app/inboundmessage/journal/").status_code == 403
-    listing = client.get("/admin/channels_app/inboundmessage/", HTTP_ACCEPT_LANGUAGE="en")
+    listing = client.get("/admin/channels_app/inboundmessage/")
     assert listing.status_code == 200
-    assert b"emergency intake journal holds" not in listing.content
+    warning = (
+        "The emergency intake journal holds %(records)d deliveries the database has not taken yet."
+    )
+    assert _text(listing, warning, records=3) not in listing.content
