@@ -140,5 +140,8 @@ def db_budget(seconds: float, alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     try:
         yield
     finally:
-        _watchdog.disarm(token)
+        if _watchdog.disarm(token):
+            # Cut just as the block finished: the socket is dead, the connection must go.
+            with contextlib.suppress(Exception):
+                wrapper.close()
         _connect_deadline.reset(reset)
