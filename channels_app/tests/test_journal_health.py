@@ -208,3 +208,21 @@ def test_warehouse_staff_do_not_see_the_journal(journal_dir: Path) -> None:
         "The emergency intake journal holds %(records)d deliveries the database has not taken yet."
     )
     assert _text(listing, warning, records=3) not in listing.content
+
+
+def test_journal_status_prints_the_health(journal_dir: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for n in range(3):
+        _append(n)
+    out = StringIO()
+    call_command("journal_status", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == journal_health()
+    out = StringIO()
+    call_command("journal_status", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[1:3] == ["segments 1", "records 3"]
+    assert lines[4] == f"bytes {journal_bytes(journal_dir)} of at most {1024 * 1024}"
+    assert lines[5] == "alarm yes: 3 deliveries, more than 2"
