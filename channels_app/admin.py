@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +27,11 @@ from channels_app.models import (
     StatusMapping,
     channel_kind_choices,
 )
-from channels_app.selectors import unmapped_status_list
+from channels_app.selectors import (
+    JOURNAL_ALARM_FULL_SHARE,
+    journal_health,
+    unmapped_status_list,
+)
 from channels_app.services import (
     channel_account_create,
     channel_account_rekey,
@@ -330,6 +335,47 @@ class InboundMessageAdmin(admin.ModelAdmin[InboundMessage]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.journal_view)
+        return [
+            path("journal/", view, name="channels_app_inboundmessage_journal"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not warehouse_staff(request.user):
+            health = journal_health()
+            if health["alarm"]:
+                self.message_user(
+                    request,
+                    _(
+                        "The emergency intake journal holds %(records)d deliveries the "
+                        "database has not taken yet."
+                    )
+                    % {"records": health["records"]},
+                    messages.WARNING,
+                )
+        return super().changelist_view(request, extra_context)
+
+    def journal_view(self, request: HttpRequest) -> HttpResponse:
+        """Read-only: what this web host's emergency journal holds (counts, no content)."""
+        if warehouse_staff(request.user) or not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Emergency intake journal"),
+            "opts": self.model._meta,
+            "health": journal_health(),
+            "limits": {
+                "records": settings.JOURNAL_ALARM_RECORDS,
+                "age_s": settings.JOURNAL_ALARM_AGE_SECONDS,
+                "bytes": int(JOURNAL_ALARM_FULL_SHARE * settings.JOURNAL_MAX_BYTES),
+            },
+        }
+        return TemplateResponse(request, "admin/channels_app/inboundmessage/journal.html", context)
 
     def _requeue(self, request: HttpRequest, queryset: QuerySet[InboundMessage], **kw: Any) -> None:
         ids = list(queryset.exclude(status="processing").values_list("pk", flat=True))

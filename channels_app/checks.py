@@ -53,28 +53,18 @@ def check_secrets_keys(
 def check_journal(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """The emergency intake journal holds more, or older, deliveries than the alarm limits."""
-    from django.utils import timezone
+    """The emergency intake journal holds more, or older, deliveries than the alarm limits,
+    or is nearly full."""
+    from channels_app.selectors import journal_health
 
-    from channels_app.journal import journal_status_read
-
-    status = journal_status_read()
-    if not status.records:
-        return []
-    age = (
-        (timezone.now() - status.oldest_received_at).total_seconds()
-        if status.oldest_received_at
-        else 0.0
-    )
-    if (
-        status.records <= settings.JOURNAL_ALARM_RECORDS
-        and age <= settings.JOURNAL_ALARM_AGE_SECONDS
-    ):
+    health = journal_health()
+    if not health["alarm"]:
         return []
     return [
         Warning(
-            f"the emergency intake journal holds {status.records} deliveries, the oldest "
-            f"{int(age)} s old: the database has not taken them yet",
+            "the emergency intake journal alarms ("
+            + "; ".join(health["reasons"])
+            + "): the database has not taken its deliveries yet",
             hint="check the database, then run `manage.py journal_replay` (README)",
             id="channels.W010",
         )

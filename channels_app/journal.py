@@ -21,6 +21,7 @@ or checksum and is skipped with the rest of that file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import logging
@@ -48,6 +49,10 @@ SEGMENT_MAX_BYTES = 16 * 1024 * 1024
 
 class JournalWriteError(Exception):
     """The delivery could not be made durable: the caller must not answer success."""
+
+
+class JournalFull(JournalWriteError):
+    """The journal holds ``JOURNAL_MAX_BYTES`` already."""
 
 
 class JournalBusy(Exception):
@@ -126,6 +131,19 @@ class _Writer:
 _writer = _Writer()
 
 
+def journal_bytes(directory: Path) -> int:
+    """The bytes the journal's segments hold now (open and claimed)."""
+    size = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith("seg-"):
+                try:
+                    size += entry.stat().st_size
+                except FileNotFoundError:
+                    continue
+    return size
+
+
 def _segment_path(directory: Path) -> Path:
     if _writer.path is None or _writer.pid != os.getpid() or _writer.path.parent != directory:
         _writer.path = directory / f"seg-{time.time_ns():020d}-{os.getpid()}{OPEN_SUFFIX}"
@@ -144,7 +162,10 @@ def journal_append(
 ) -> None:
     """Append one delivery and fsync it (and the folder when the file is new).
 
-    Returns only once the record is durable; raises ``JournalWriteError`` otherwise.
+    Returns only once the record is durable; raises ``JournalWriteError`` otherwise (the
+    disk full, the folder unwritable) and ``JournalFull`` when the journal already holds
+    ``JOURNAL_MAX_BYTES`` (checked before the write, so concurrent writers may pass it by at
+    most one record each).
     """
     record = JournalRecord(
         code=code, body=body, headers=dict(headers), query=dict(query),
@@ -154,6 +175,10 @@ def journal_append(
     directory = journal_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        limit = settings.JOURNAL_MAX_BYTES
+        if limit and journal_bytes(directory) + len(data) > limit:
+            logger.error("channels.journal.full limit=%s", limit)
+            raise JournalFull(f"the journal holds {limit} bytes already (JOURNAL_MAX_BYTES)")
         for _attempt in range(5):
             path = _segment_path(directory)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -168,10 +193,17 @@ def journal_append(
                     _writer.path = None  # claimed by a replayer meanwhile: a new segment
                     continue
                 new_file = opened.st_size == 0
-                written = os.write(fd, data)
-                if written != len(data):
-                    raise OSError(f"short write ({written} of {len(data)} bytes)")
-                os.fsync(fd)
+                try:
+                    written = os.write(fd, data)
+                    if written != len(data):
+                        raise OSError(f"short write ({written} of {len(data)} bytes)")
+                    os.fsync(fd)
+                except OSError:
+                    # A full disk may take part of the record: cut it off again (still under
+                    # the lock), so the next record in this file is not behind a torn one.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, opened.st_size)
+                    raise
                 if new_file:
                     _fsync_dir(directory)
                 if opened.st_size + len(data) > SEGMENT_MAX_BYTES:

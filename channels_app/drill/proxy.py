@@ -2,7 +2,10 @@
 
 It forwards to a TCP address or a Unix socket. ``block()`` closes the listener and every
 connection through it, so clients see their connections reset and new ones refused, at once;
-``unblock()`` listens again on the same port. Other users of the real server are untouched.
+``unblock()`` listens again on the same port. ``hold()`` keeps accepting and keeps every
+connection open but forwards no byte either way (a hung server: connections are accepted, no
+answer comes) until ``unblock()``, which lets the held bytes through. Other users of the real
+server are untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class FaultProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> int:
         self._listen()
@@ -66,6 +71,7 @@ class FaultProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while chunk := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -92,9 +98,14 @@ class FaultProxy:
         for sock in sockets:
             self._close(sock)
 
+    def hold(self) -> None:
+        self._flowing.clear()
+
     def unblock(self) -> None:
+        self._flowing.set()
         if self._listener is None:
             self._listen()
 
     def stop(self) -> None:
+        self._flowing.set()
         self.block()

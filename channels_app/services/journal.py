@@ -27,6 +27,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from channels_app import journal
 from channels_app.adapters.base import HookResponse, InboundRequest, VerificationError, adapters
+from channels_app.dbbudget import db_budget
 from channels_app.models import InboundMessage, QuarantinedDelivery
 from channels_app.services import intake
 
@@ -38,6 +39,8 @@ DATABASE_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, Interface
 ACCEPTED_UNVERIFIED = HookResponse(status=200, body=b'{"ok":true}')
 # How often a process that journaled retries the replay while the database is still down.
 _REPLAY_RETRY_SECONDS = 1.0
+# Added to the journal-only window a failed probe opens, so that it outlasts the next probe.
+_PROBE_SLACK = 0.5
 # How often a storing process looks for segments another (maybe dead) process left.
 _SEGMENT_LOOK_SECONDS = 5.0
 
@@ -65,19 +68,41 @@ def delivery_receive(
 
     Header names must be lower-case. Never raises for a database outage.
     """
-    if time.monotonic() >= _state.down_until:
-        try:
+    tried = time.monotonic() >= _state.down_until
+    if tried:
+        stored = _store(code=code, body=body, headers=headers, query=query, received_at=received_at)
+        if stored is not None:
+            return stored
+    response = _journal(code=code, body=body, headers=headers, query=query, received_at=received_at)
+    if response is not intake.UNAVAILABLE or tried:
+        return response
+    # Not journaled (the disk full) and the database skipped for a while: it may be back.
+    stored = _store(code=code, body=body, headers=headers, query=query, received_at=received_at)
+    return intake.UNAVAILABLE if stored is None else stored
+
+
+def _store(
+    *,
+    code: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    received_at: datetime,
+) -> HookResponse | None:
+    """The normal store within the budget; None when the database could not take it."""
+    try:
+        with db_budget(settings.JOURNAL_DB_BUDGET_MS / 1000):
             result = intake.webhook_receive(
                 code=code, body=body, headers=headers, query=query, received_at=received_at
             )
-        except DATABASE_DOWN_ERRORS as error:
-            _state.down_until = time.monotonic() + settings.JOURNAL_DB_RETRY_MS / 1000
-            logger.warning("channels.journal.database_down code=%s error=%s", code, error)
-            _connection_discard()
-        else:
-            _segments_look()
-            return result.response
-    return _journal(code=code, body=body, headers=headers, query=query, received_at=received_at)
+    except DATABASE_DOWN_ERRORS as error:
+        _state.down_until = time.monotonic() + settings.JOURNAL_DB_RETRY_MS / 1000
+        logger.warning("channels.journal.database_down code=%s error=%s", code, error)
+        _connection_discard()
+        return None
+    _state.down_until = 0.0
+    _segments_look()
+    return result.response
 
 
 def _connection_discard() -> None:
@@ -137,10 +162,32 @@ def _replayer_start() -> None:
         _state.replayer.start()
 
 
+def _database_answers() -> bool:
+    """One cheap round trip within the budget, by the replayer thread.
+
+    While it fails, the deliveries of this process are journaled without trying the database
+    (the window is renewed past the next probe), so no platform request waits for a database
+    that is down or hung; the first answer ends the window. No segment is claimed while the
+    database is down (a claim makes every writer start a new segment file).
+    """
+    budget = settings.JOURNAL_DB_BUDGET_MS / 1000
+    try:
+        with db_budget(budget), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DATABASE_DOWN_ERRORS:
+        _connection_discard()
+        _state.down_until = time.monotonic() + _REPLAY_RETRY_SECONDS + budget + _PROBE_SLACK
+        return False
+    _state.down_until = 0.0
+    return True
+
+
 def _replay_until_empty() -> None:
     try:
         while True:
             time.sleep(_REPLAY_RETRY_SECONDS)
+            if not _database_answers():
+                continue
             try:
                 journal_replay()
             except journal.JournalBusy:

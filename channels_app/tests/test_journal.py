@@ -183,16 +183,40 @@ def test_a_second_replayer_is_refused_while_one_runs(
 
 
 def test_journal_write_failure_answers_503_and_keeps_nothing(
+    shop: ChannelAccount, tmp_path: Path
+) -> None:
+    """The database down (connections refused) and the journal unwritable: 503, nothing kept."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    proxy, url = database_proxy()
+    env = subprocess_env(DATABASE_URL=url, JOURNAL_DIR=str(blocker / "journal"))
+    server = IntakeServer(env, workers=1, log_path=tmp_path / "intake.log")
+    try:
+        server.wait_ready()
+        assert webform_deliver(server.port, "site", SECRET, 0)[1] == 200
+        proxy.block()
+        answers = [webform_deliver(server.port, "site", SECRET, n)[1] for n in (1, 2)]
+    finally:
+        server.stop()
+        proxy.stop()
+    assert answers == [503, 503]
+    assert list(InboundMessage.objects.values_list("delivery_id", flat=True)) == ["site-d0"]
+    assert not (blocker / "journal").exists()
+
+
+def test_a_full_journal_tries_the_database_it_had_skipped(
     shop: ChannelAccount, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Within the journal-only window (the database was down a moment ago) a delivery the
+    journal cannot take goes to the database after all: it is back, so the answer is 200."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     settings.JOURNAL_DIR = str(blocker / "journal")
-    monkeypatch.setattr(journal_service._state, "down_until", float("inf"))  # database "down"
-    monkeypatch.setattr(journal_service, "_replayer_start", lambda: None)
+    monkeypatch.setattr(journal_service._state, "down_until", float("inf"))  # the window
     body, headers = _signed(1)
     response = delivery_receive(
         code="site", body=body, headers=headers, query={}, received_at=datetime.now(UTC)
     )
-    assert (response.status, response.body) == (503, b'{"error":"temporarily unavailable"}')
-    assert InboundMessage.objects.count() == 0
+    assert (response.status, response.body) == (200, b'{"ok":true}')
+    assert list(InboundMessage.objects.values_list("delivery_id", flat=True)) == ["k-1"]
+    assert journal_service._state.down_until == 0.0  # the window closed by the answer

@@ -20,6 +20,11 @@ INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
 JOURNAL_DIR = env.str("JOURNAL_DIR", default=str(VAR_DIR / "journal"))
 # After a failed store, the edge journals without trying the database for this long.
 JOURNAL_DB_RETRY_MS = env.int("JOURNAL_DB_RETRY_MS", default=1000)
+# A store that has not finished within this long (connecting or waiting for an answer: a hung
+# database) is cut off and the delivery journaled instead. 0: no budget.
+JOURNAL_DB_BUDGET_MS = env.int("JOURNAL_DB_BUDGET_MS", default=1000)
+# The journal refuses a record (the intake answers 503) once its segments hold this many bytes.
+JOURNAL_MAX_BYTES = env.int("JOURNAL_MAX_BYTES", default=1024 * 1024 * 1024)
 # The system check warns when the journal holds more records or an older record than this.
 JOURNAL_ALARM_RECORDS = env.int("JOURNAL_ALARM_RECORDS", default=1000)
 JOURNAL_ALARM_AGE_SECONDS = env.int("JOURNAL_ALARM_AGE_SECONDS", default=300)

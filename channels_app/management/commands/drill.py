@@ -1,4 +1,5 @@
-"""``manage.py drill --fault database|redis|worker --deliveries N``: one bounded fault drill."""
+"""``manage.py drill --fault database|database-hung|redis|worker|sealer|disk-full --deliveries N``:
+one bounded fault drill."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels_app.drill.runner import FAULTS, DrillError, drill_run
+from channels_app.drill.runner import DISK_FULL_BYTES, FAULTS, DrillError, drill_run
 from orderhub.settings.env import env
 
 
 class Command(BaseCommand):
     help = (
         "Start an intake on a free 127.0.0.1 port, drive signed webform deliveries through it, "
-        "inject one fault (its database or broker connections refused, or the inbox worker "
-        "killed with SIGKILL), restore, wait for the "
+        "inject one fault (its database connections refused or hung, its broker connections "
+        "refused, the inbox worker or the ledger sealer killed with SIGKILL, or the database "
+        "down with the journal's disk full), restore, wait for the "
         "drain and print sent / answered 2xx / stored / processed / duplicated / lost."
     )
 
@@ -26,6 +28,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fault-seconds", type=float, default=0.0,
             help="keep the fault on this long after the deliveries sent during it",
+        )  # fmt: skip
+        parser.add_argument(
+            "--journal-bytes", type=int, default=DISK_FULL_BYTES,
+            help="disk-full: the room the journal has (the tmpfs size, or the quota)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--disk-full-by", choices=("tmpfs", "quota"), default="",
+            help="disk-full: a real tmpfs (ENOSPC, needs user namespaces) or JOURNAL_MAX_BYTES; "
+            "default: tmpfs where allowed",
         )  # fmt: skip
         parser.add_argument(
             "--i-know", action="store_true",
@@ -44,11 +55,14 @@ class Command(BaseCommand):
             report = drill_run(
                 fault=options["fault"], deliveries=options["deliveries"],
                 concurrency=options["concurrency"], workers=options["workers"],
-                fault_seconds=options["fault_seconds"], say=self.stderr.write,
+                fault_seconds=options["fault_seconds"], journal_bytes=options["journal_bytes"],
+                disk_full_by=options["disk_full_by"], say=self.stderr.write,
             )  # fmt: skip
         except DrillError as error:
             raise CommandError(str(error)) from None
         for line in report.lines():
             self.stdout.write(line)
-        if report.lost or report.duplicated:
-            raise CommandError("the drill lost or duplicated deliveries")
+        if report.failed:
+            raise CommandError(
+                "the drill lost or duplicated deliveries, or left the ledger unsealed or broken"
+            )
