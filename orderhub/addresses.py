@@ -11,21 +11,23 @@ reader's language) unless the last area already is it.
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from typing import Any
+
+from django.utils.translation import pgettext_lazy
 
 from orderhub.models import Order
 
-# Countries the channels deliver to today; any other code is shown as the code itself.
-COUNTRY_NAMES: dict[str, str] = {
-    "CN": gettext_noop("China"),
-    "HK": gettext_noop("Hong Kong"),
-    "TW": gettext_noop("Taiwan"),
-    "SG": gettext_noop("Singapore"),
-    "US": gettext_noop("United States"),
-    "GB": gettext_noop("United Kingdom"),
-    "DE": gettext_noop("Germany"),
-    "JP": gettext_noop("Japan"),
+# Countries the channels deliver to today (English name, name in the reader's language); any
+# other code is shown as the code itself.
+COUNTRY_NAMES: dict[str, tuple[str, Any]] = {
+    "CN": ("China", pgettext_lazy("country", "China")),
+    "HK": ("Hong Kong", pgettext_lazy("country", "Hong Kong")),
+    "TW": ("Taiwan", pgettext_lazy("country", "Taiwan")),
+    "SG": ("Singapore", pgettext_lazy("country", "Singapore")),
+    "US": ("United States", pgettext_lazy("country", "United States")),
+    "GB": ("United Kingdom", pgettext_lazy("country", "United Kingdom")),
+    "DE": ("Germany", pgettext_lazy("country", "Germany")),
+    "JP": ("Japan", pgettext_lazy("country", "Japan")),
 }
 # English names the stored areas use for a country that is also its only city.
 _CITY_STATES = {"SG": "Singapore", "HK": "Hong Kong"}
@@ -64,12 +66,12 @@ def address_format(
     elif postal_code.strip():
         areas.append(postal_code.strip())
     parts = _distinct([street, *areas])
-    english_name = COUNTRY_NAMES.get(code, "")
+    english_name, local_name = COUNTRY_NAMES.get(code, ("", ""))
     named = {english_name.casefold(), _CITY_STATES.get(code, "").casefold()} - {""}
     last = areas[-1].casefold() if areas else ""
     already_named = any(last.startswith(name) for name in named)
     if not already_named:
-        parts.append(_(english_name) if english_name else code)
+        parts.append(str(local_name) if english_name else code)
     return ", ".join(parts)
 
 

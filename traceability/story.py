@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from channels_app.models import InboundMessage, OutboundCall
 from health.choices import AnomalyKind, Resolution
@@ -70,12 +71,12 @@ def system_role(system: str) -> str:
 
 def role_label(role: str) -> str:
     labels = {
-        CHANNEL: _("Channel"),
-        ERP: _("ERP"),
-        WMS: _("WMS"),
-        COURIER: _("Courier"),
-        CUSTOMER: _("Customer"),
-        ORDERHUB: _("OrderHub"),
+        CHANNEL: pgettext("system role", "Channel"),
+        ERP: pgettext("system role", "ERP"),
+        WMS: pgettext("system role", "WMS"),
+        COURIER: pgettext("system role", "Courier"),
+        CUSTOMER: pgettext("system role", "Customer"),
+        ORDERHUB: pgettext("system role", "OrderHub"),
     }
     return str(labels.get(role, role))
 
@@ -160,7 +161,7 @@ def _ledger_text(event: LedgerEvent) -> tuple[str, str]:
     reason = str(references.get("reason") or "")
     tone = ""
     if action == "order.created":
-        text = _("Order created in OrderHub")
+        text = _("Order received by OrderHub")
         changes = []
     elif action == "order.transition":
         text = _("Status changed: %(before)s → %(after)s") % {
@@ -469,7 +470,8 @@ def story_lines(*, order: Order) -> list[StoryLine]:
         lines.append(
             StoryLine(
                 received_at=event.created_at,
-                source_at=None,
+                # The order's creation happened on the channel at its placing time.
+                source_at=order.placed_at if event.action == "order.created" else None,
                 system=source,
                 role=system_role(source),
                 text=text,

@@ -23,7 +23,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.urls import NoReverseMatch, resolve, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from channels_app import journal
 from channels_app.models import (
@@ -96,7 +96,7 @@ TITLES: dict[str, Any] = {
 
 def _age(now: datetime, then: datetime | None) -> str:
     if then is None:
-        return _("never")
+        return pgettext("age", "never")
     seconds = max(0, int((now - then).total_seconds()))
     if seconds < 120:
         return _("%(n)d s ago") % {"n": seconds}
