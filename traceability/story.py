@@ -117,6 +117,11 @@ class StoryLine:
         return round((self.received_at - self.source_at).total_seconds(), 1)
 
 
+def _separator() -> str:
+    """Between the parts of one line: "; " in English, a full-width semicolon in Chinese."""
+    return pgettext("list separator", "; ")
+
+
 def milestone_label(value: Any) -> str:
     return str(Milestone(value).label) if value in Milestone.values else str(value or "-")
 
@@ -237,7 +242,7 @@ def _ledger_text(event: LedgerEvent) -> tuple[str, str]:
     parts = [str(text), *changes]
     if reason and (action != "order.transition" or tone == "action"):
         parts.append(_("reason: %(reason)s") % {"reason": reason})
-    return "; ".join(parts), tone
+    return _separator().join(parts), tone
 
 
 def _fact_text(fact: StatusFact, tracking: TrackingEvent | None) -> tuple[str, str]:
@@ -274,7 +279,8 @@ def _fact_text(fact: StatusFact, tracking: TrackingEvent | None) -> tuple[str, s
         tone = "problem"
     else:
         parts.append(str(fact.get_outcome_display()))
-    return "; ".join(parts), tone
+        tone = "problem" if fact.outcome == FactOutcome.CONFLICT else ""
+    return _separator().join(parts), tone
 
 
 def _anomaly_evidence(anomaly: Anomaly) -> str:
@@ -379,7 +385,7 @@ def story_lines(*, order: Order) -> list[StoryLine]:
                 source_at=tracking_event.occurred_at,
                 system=tracking_event.system,
                 role=COURIER,
-                text="; ".join(filter(None, parts)),
+                text=_separator().join(filter(None, parts)),
                 tone="problem"
                 if tracking_event.stage in (TrackingStage.EXCEPTION, TrackingStage.FAILED_ATTEMPT)
                 else "",
@@ -432,7 +438,7 @@ def story_lines(*, order: Order) -> list[StoryLine]:
                 source_at=anomaly.evidence_at,
                 system="orderhub:health",
                 role=ORDERHUB,
-                text="; ".join(filter(None, (str(opened), evidence))),
+                text=_separator().join(filter(None, (str(opened), evidence))),
                 tone="problem",
                 ledger_seq=seq,
                 ledger_hash=digest,
@@ -454,7 +460,7 @@ def story_lines(*, order: Order) -> list[StoryLine]:
                     source_at=None,
                     system="orderhub:health",
                     role=ORDERHUB,
-                    text="; ".join(filter(None, (str(text), anomaly.resolved_note))),
+                    text=_separator().join(filter(None, (str(text), anomaly.resolved_note))),
                     actor=anomaly.resolved_by.get_username() if anomaly.resolved_by else "",
                     tone="action",
                     ledger_seq=seq,
