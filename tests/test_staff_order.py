@@ -101,7 +101,8 @@ def test_a_quiet_order_has_nothing_wrong_and_nothing_done() -> None:
 @pytest.mark.django_db
 def test_systems_side_by_side_with_the_lag_between_them() -> None:
     order = story_order()
-    now = T0 + timedelta(minutes=30)
+    collected = order.facts.get(milestone=Milestone.COLLECTED)
+    now = collected.received_at + timedelta(minutes=21)
     with translation.override("en"):
         page = order_page_get(order=order, now=now)
     rows = {source.role: source for source in page.sources}
@@ -111,7 +112,7 @@ def test_systems_side_by_side_with_the_lag_between_them() -> None:
     assert (rows["courier"].raw_status, rows["courier"].lag_seconds, rows["courier"].behind) == (
         "已揽收", 0.0, False,
     )  # fmt: skip
-    # The others are behind the order's status (collected at T0+9 min) for 21 minutes.
+    # The others are behind the order's status (received 21 minutes ago) for 21 minutes.
     for role in ("channel", "erp", "wms"):
         assert (rows[role].behind, rows[role].lag_seconds) == (True, 21 * 60.0), role
     assert (rows["customer"].system, rows["customer"].lag_seconds) == ("", None)

@@ -150,7 +150,11 @@ def _field_change(name: str, before: Any, after: Any) -> str | None:
     if name not in labels:
         return None
     label, show = labels[name]
-    return f"{label}: {show(before)} → {show(after)}"
+    return _("%(label)s: %(before)s → %(after)s") % {
+        "label": label,
+        "before": show(before),
+        "after": show(after),
+    }
 
 
 def _ledger_text(event: LedgerEvent) -> tuple[str, str]:

@@ -28,8 +28,9 @@ class SourceView:
     """What one kind of system (channel, ERP, WMS, courier, customer) last said.
 
     ``lag_seconds``: for a source at the order's status, how long after the first source that
-    reported it this one did (0 for the first); for a source behind it, how long it has been
-    behind (now minus the first report of the order's status). ``None`` when it said nothing.
+    reported it this one did, by the sources' clocks (0 for the first); for a source behind
+    it, how long it has been behind: now minus when OrderHub first received the order's
+    status. ``None`` when it said nothing.
     """
 
     role: str
@@ -78,11 +79,11 @@ def order_sources(
     latest: dict[str, StatusFact] = {}
     for each in facts:  # in occurred_at order
         latest[system_role(each.system)] = each
-    first_of_status = min(
-        (fact.occurred_at for fact in facts if fact.milestone == order.status), default=None
-    )
-    if first_of_status is None:
-        first_of_status = order.status_changed_at
+    at_status = [fact for fact in facts if fact.milestone == order.status]
+    # By the sources' clocks: how long after the first source each one reported the status.
+    first_of_status = min((fact.occurred_at for fact in at_status), default=None)
+    # By OrderHub's clock (immune to a source's skewed clock): since when the others lag.
+    known_since = min((fact.received_at for fact in at_status), default=order.status_changed_at)
     terminal = order.status in (Milestone.CANCELLED, Milestone.RETURNED)
     views = []
     for role in ROLES:
@@ -104,8 +105,8 @@ def order_sources(
                 lag = max(0.0, (reported - first_of_status).total_seconds())
         elif not terminal and _rank(fact.milestone) < _rank(order.status):
             behind = True
-            if first_of_status is not None:
-                lag = max(0.0, (now - first_of_status).total_seconds())
+            if known_since is not None:
+                lag = max(0.0, (now - known_since).total_seconds())
         views.append(
             SourceView(
                 role=role,
