@@ -94,6 +94,11 @@ TITLES: dict[str, Any] = {
 }
 
 
+def _separator() -> str:
+    """Between the parts of an evidence text, in the page's language."""
+    return pgettext("list separator", "; ")
+
+
 def _age(now: datetime, then: datetime | None) -> str:
     if then is None:
         return pgettext("age", "never")
@@ -137,7 +142,7 @@ def check_channels_delivering(now: datetime) -> tuple[bool, str, str]:
             + (f" ({note})" if note else "")
         )
     value = _("%(good)d of %(total)d delivering") % {"good": good, "total": len(accounts)}
-    return good == len(accounts), value, "; ".join(evidence)
+    return good == len(accounts), value, _separator().join(evidence)
 
 
 def check_status_vocabulary(now: datetime) -> tuple[bool, str, str]:
@@ -206,7 +211,7 @@ def check_trace_time(now: datetime) -> tuple[bool, str, str]:
         timings.append((time.perf_counter() - started, order.pk, len(trace.entries)))
     slowest = max(seconds for seconds, _pk, _n in timings)
     value = _("slowest %(seconds).3f s") % {"seconds": slowest}
-    evidence = "; ".join(
+    evidence = _separator().join(
         _("order #%(id)s: %(entries)d entries in %(seconds).3f s")
         % {"id": pk, "entries": entries, "seconds": seconds}
         for seconds, pk, entries in timings
@@ -250,7 +255,7 @@ def check_sync_delay(now: datetime) -> tuple[bool, str, str]:
             _("write-backs acknowledged: p95 %(p95).1f s over %(count)d")
             % {"p95": max(0.0, float(writebacks_p95)), "count": writebacks}
         )
-    return worst <= SYNC_MAX_SECONDS, value, "; ".join(parts)
+    return worst <= SYNC_MAX_SECONDS, value, _separator().join(parts)
 
 
 def check_customer_lookup(now: datetime) -> tuple[bool, str, str]:
@@ -288,7 +293,7 @@ def check_rules_editable(now: datetime) -> tuple[bool, str, str]:
         "groups": len(groups),
         "people": editors,
     }
-    evidence = "; ".join(f"{name}: {members}" for name, members in groups) or _(
+    evidence = _separator().join(f"{name}: {members}" for name, members in groups) or _(
         "no group holds the permission to change rule settings"
     )
     if not registered:
@@ -336,7 +341,7 @@ def check_audit_trail(now: datetime) -> tuple[bool, str, str]:
         "seq": newest.seq,
         "age": _age(now, signed_at),
     }
-    evidence = "; ".join(
+    evidence = _separator().join(
         (
             _("signature valid") if signed else _("signature INVALID"),
             _("chain head matches") if head_matches else _("chain head DIFFERS"),
@@ -364,7 +369,7 @@ def check_emergency_intake(now: datetime) -> tuple[bool, str, str]:
         "records": status.records,
         "age": int(oldest_age),
     }
-    evidence = "; ".join(
+    evidence = _separator().join(
         (
             _("journal folder writable") if writable else _("journal folder NOT writable"),
             _("limits %(records)d records, %(age)d s") % {"records": max_records, "age": max_age},
