@@ -13,6 +13,7 @@ from drf_spectacular.views import (
 )
 
 from orderhub.security import otp_verify_view, public_rate_limit
+from orderhub.staff.views import SelfCheckView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -36,6 +37,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Platforms post here; outside i18n_patterns so the path never gets a language prefix.
     path("hooks/", include("channels_app.urls")),
+    path("api/v1/self-check/", SelfCheckView.as_view(), name="api-self-check"),
     path("api/v1/", include("orderhub.api")),
     # Customers' links (confirmation, order page): stable paths, language from the browser.
     path("", include("orderhub.customers.urls")),
@@ -59,6 +61,7 @@ urlpatterns += i18n_patterns(
     path("trace/", include("traceability.urls")),
     path("warehouses/", include("orderhub.allocation.urls")),
     path("alerts/", include("health.alerts.urls")),
+    path("", include("orderhub.staff.urls")),
     prefix_default_language=False,
 )
 

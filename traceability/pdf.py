@@ -13,24 +13,37 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetchingError
 
+from orderhub.addresses import order_address
 from traceability.selectors import OrderTrace
+from traceability.story import story_lines, story_summary
 
 logger = logging.getLogger(__name__)
 
 # Which ISO 9001:2015 clauses each section of the report gives evidence for.
-ISO_9001_INDEX: tuple[tuple[str, str, str], ...] = (
-    ("7.5", "Documented information", "identity, timeline, ledger"),
-    ("8.2.1", "Customer communication", "timeline (customer messages)"),
-    ("8.5.1", "Control of production and service provision", "system status, timeline"),
-    ("8.5.2", "Identification and traceability", "identity, timeline, ledger"),
-    ("8.5.4", "Preservation", "allocations, shipping milestones"),
-    ("8.7", "Control of nonconforming outputs", "anomalies"),
-    ("9.1.1", "Monitoring, measurement, analysis and evaluation", "recovery times"),
-    ("10.2", "Nonconformity and corrective action", "anomalies, recovery times"),
+# Titles and sections are translated when the report is rendered (in the report's language);
+# the Chinese titles are those of GB/T 19001-2016, the national adoption of ISO 9001:2015.
+ISO_9001_INDEX: tuple[tuple[str, Any, Any], ...] = (
+    ("7.5", _("Documented information"), _("identity, timeline, ledger")),
+    ("8.2.1", _("Customer communication"), _("timeline (customer messages)")),
+    (
+        "8.5.1",
+        _("Control of production and service provision"),
+        _("system status, timeline"),
+    ),
+    ("8.5.2", _("Identification and traceability"), _("identity, timeline, ledger")),
+    ("8.5.4", _("Preservation"), _("allocations, shipping milestones")),
+    ("8.7", _("Control of nonconforming outputs"), _("anomalies")),
+    (
+        "9.1.1",
+        _("Monitoring, measurement, analysis and evaluation"),
+        _("recovery times"),
+    ),
+    ("10.2", _("Nonconformity and corrective action"), _("anomalies, recovery times")),
 )
 
 
@@ -49,10 +62,19 @@ class RefusingURLFetcher(URLFetcher):
 
 
 def trace_html(*, trace: OrderTrace, language: str = "zh-hans") -> str:
+    """The report's HTML in ``language``; its story lines are told in that language."""
     with translation.override(language):
+        lines = story_lines(order=trace.order)
         return render_to_string(
             "traceability/trace_pdf.html",
-            {"trace": trace, "iso_index": ISO_9001_INDEX, "language": language},
+            {
+                "trace": trace,
+                "iso_index": ISO_9001_INDEX,
+                "language": language,
+                "lines": lines,
+                "summary": story_summary(order=trace.order, lines=lines),
+                "address": order_address(trace.order),
+            },
         )
 
 
@@ -69,7 +91,7 @@ def _font_config() -> FontConfiguration:
 
 
 def trace_pdf_render(*, trace: OrderTrace, language: str = "zh-hans") -> bytes:
-    """The PDF bytes of ``trace``. Pure rendering: writes nothing, fetches nothing."""
+    """The PDF bytes of ``trace``. Writes nothing, fetches nothing (reads the order's story)."""
     fetcher = RefusingURLFetcher()
     document = HTML(string=trace_html(trace=trace, language=language), url_fetcher=fetcher)
     pdf = document.write_pdf(font_config=_font_config())

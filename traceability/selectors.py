@@ -23,6 +23,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from health.choices import AnomalyKind, Resolution
 from health.models import Anomaly
 from orderhub.choices import Milestone
 from orderhub.models import Order, StatusFact
@@ -67,6 +68,16 @@ class AnomalySpan:
     resolved_at: datetime | None
     resolved_by: str
     evidence: str
+
+    @property
+    def kind_label(self) -> str:
+        return str(AnomalyKind(self.kind).label) if self.kind in AnomalyKind.values else self.kind
+
+    @property
+    def resolved_by_label(self) -> str:
+        if self.resolved_by in Resolution.values:
+            return str(Resolution(self.resolved_by).label)
+        return self.resolved_by
 
     @property
     def recovery_seconds(self) -> float | None:

@@ -8,12 +8,14 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.views.decorators.http import require_GET
 
+from orderhub.addresses import order_address
 from orderhub.models import Order
 from orderhub.selectors import order_find, order_visible_to
 from traceability import checkpoints
 from traceability.pdf import trace_pdf_render
 from traceability.selectors import order_trace
 from traceability.services import trace_export_record
+from traceability.story import story_lines, story_summary
 
 
 def _visible_order(request: HttpRequest, order_id: int) -> Order:
@@ -38,8 +40,16 @@ def trace_search(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def trace_detail(request: HttpRequest, order_id: int) -> HttpResponse:
-    trace = order_trace(order=_visible_order(request, order_id))
-    return render(request, "traceability/trace_detail.html", {"trace": trace})
+    order = _visible_order(request, order_id)
+    trace = order_trace(order=order)
+    lines = story_lines(order=order)
+    context = {
+        "trace": trace,
+        "lines": lines,
+        "summary": story_summary(order=order, lines=lines),
+        "address": order_address(order),
+    }
+    return render(request, "traceability/trace_detail.html", context)
 
 
 @require_GET

@@ -248,7 +248,7 @@ def test_pdf_of_a_200_event_order_has_chinese_text_sections_and_font(tmp_path: P
     ).stdout
     for expected in [
         "Order trace report", "王小明", "回传成功 185",
-        "Each system's current status", "已审核", "Anomalies and recovery", "sync_lag",
+        "Each system's current status", "已审核", "Anomalies and recovery", "Sync lag",
         "Timeline", "ISO 9001:2015 clause index", "8.5.2", "Identification and traceability",
         "10.2", "Ledger integrity", "signed checkpoint", "Page 1 / ", "Generated",
     ]:  # fmt: skip
