@@ -44,11 +44,11 @@ def ensure_orders(total: int) -> tuple[int, int]:
                 "buyer_email, receiver_name, receiver_phone, phone_tail, country, province, city, "
                 "district, address, postal_code, currency, goods_amount, shipping_amount, "
                 "discount_amount, tax_amount, total_amount, order_type, priority, carrier, "
-                "tracking_number, buyer_note, placed_at, status, created_at, updated_at) "
+                "tracking_number, buyer_note, internal_note, placed_at, status, created_at, updated_at) "
                 "SELECT 'bench', 'B' || (%s + g), '买家' || g, '', '', '收件人', '', "
                 "lpad((g %% 10000)::text, 4, '0'), 'CN', '广东省', '深圳市', '南山区', "
                 "'科技园', '', "
-                "'CNY', 99, 0, 0, 0, 99, 'normal', 1, 'SF', 'SFB' || (%s + g), '', "
+                "'CNY', 99, 0, 0, 0, 99, 'normal', 1, 'SF', 'SFB' || (%s + g), '', '', "
                 "now() - make_interval(mins => g), 'delivered', now(), now() "
                 "FROM generate_series(1, %s) AS g",
                 [count, count, missing],
