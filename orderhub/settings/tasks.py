@@ -78,6 +78,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEALTH_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": 10},
     },
+    "health-anomaly-repairs-sweep": {
+        "task": "health.anomaly_repairs_sweep",
+        "schedule": env.float("HEALTH_REPAIR_SWEEP_INTERVAL_SECONDS", default=30.0),
+        "options": {"expires": 20},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
