@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from channels_app.adapters import common
 from channels_app.models import ChannelAccount, OutboundCall, OutboxEntry
@@ -468,3 +468,26 @@ def test_the_repair_runs_in_a_real_worker_after_the_opening_commits(
         time.sleep(0.2)
     assert_escalated(anomaly, "reapply_waiting_facts", "waiting_for_mapping")
     assert anomaly_repair_run(anomaly_id=anomaly.pk) == "skipped"
+
+
+@pytest.mark.django_db
+def test_the_trace_shows_the_repair_action_and_the_resolution_by_it(
+    flow: Flow, api: SandboxAPI
+) -> None:
+    from health.trace import anomaly_entries
+
+    anomaly = cancelled_while_picking(flow, api, "C3", "PICKING")
+    assert anomaly_repair_run(anomaly_id=anomaly.pk) == "intercepted"
+    with translation.override("en"):
+        entries = anomaly_entries(Order.objects.get(pk=anomaly.order_id))
+    assert [entry.title for entry in entries] == [
+        "Anomaly opened: Status conflict",
+        "Repair action: warehouse_intercept",
+        "Anomaly resolved: Status conflict",
+    ]
+    action = entries[1]
+    assert (action.source_system, dict(action.details)["outcome"]) == (
+        "orderhub:repair", "intercepted",
+    )  # fmt: skip
+    assert "escalated" not in dict(action.details)
+    assert dict(entries[2].details)["by repair action"] == "warehouse_intercept"
