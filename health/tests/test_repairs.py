@@ -30,6 +30,7 @@ from health.tests.conftest import Flow, ago
 from orderhub.models import Order, StatusFact, StockShortage, TrackingEvent
 from orderhub.services.stock import stock_reserve_for_order
 from traceability.models import LedgerEvent
+from traceability.selectors import order_trace
 
 CN = ZoneInfo("Asia/Shanghai")
 SHOPIFY = "shopify-shop"
@@ -491,3 +492,10 @@ def test_the_trace_shows_the_repair_action_and_the_resolution_by_it(
     )  # fmt: skip
     assert "escalated" not in dict(action.details)
     assert dict(entries[2].details)["by repair action"] == "warehouse_intercept"
+    # The trace page's and the PDF's anomaly table, and their timeline.
+    with translation.override("en"):
+        trace = order_trace(order=Order.objects.get(pk=anomaly.order_id))
+    assert [(span.kind, span.resolved_by) for span in trace.anomalies] == [
+        ("status_conflict", "auto (warehouse_intercept)")
+    ]
+    assert "Repair action: warehouse_intercept" in [entry.title for entry in trace.entries]
