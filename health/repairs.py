@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from channels_app.http import PlatformError, TerminalError, TransientError
 from channels_app.models import ChannelAccount, OutboxEntry, OutboxStatus
 from channels_app.outbound.base import ACTION_INTERCEPT, ACTION_SHIP, writers
 from channels_app.outbound.relay import outbox_claim, outbox_entry_relay
@@ -173,7 +175,10 @@ def anomaly_repair_run(*, anomaly_id: int) -> str:
 
 def anomaly_repairs_pending(*, limit: int = 50) -> int:
     """The sweep: open anomalies of a kind with a repair that no repair has touched yet
-    (their task was lost), oldest first; runs each. Returns how many ran."""
+    (their task was lost), oldest first; runs each. Returns how many ran. Nothing while
+    ``HEALTH_AUTO_REPAIR`` is off."""
+    if not settings.HEALTH_AUTO_REPAIR:
+        return 0
     ids = list(
         Anomaly.objects.filter(resolved_at__isnull=True, kind__in=list(repairs), actions=[])
         .order_by("opened_at", "id")
@@ -238,9 +243,16 @@ def courier_query(target: RepairTarget) -> RepairOutcome:
     order = Order.objects.get(pk=target.order_id)
     if not order.tracking_number:
         return RepairOutcome("no_waybill")
-    answer = kuaidi100_query_now(
-        order_id=order.pk, carrier=order.carrier, tracking_number=order.tracking_number
-    )
+    try:
+        answer = kuaidi100_query_now(
+            order_id=order.pk, carrier=order.carrier, tracking_number=order.tracking_number
+        )
+    except LookupError as exc:
+        return RepairOutcome("no_courier_account", {"error": str(exc)})
+    except (TransientError, TerminalError, PlatformError) as exc:
+        return RepairOutcome(
+            "query_failed", {"tracking_number": order.tracking_number, "error": str(exc)[:300]}
+        )
     scanned = TrackingEvent.objects.filter(
         order=order, tracking_number=order.tracking_number, stage__in=list(CARRIER_SCANNED)
     ).exists()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -105,7 +106,7 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
     events = _anomalies_open(to_open, now=now) + _anomalies_resolve(to_resolve, now=now)
     ledger_append_many(events=[event for event, _pk in events])
     _checks_store(next_checks)
-    for event, pk in events:
+    for event, pk in events if settings.HEALTH_AUTO_REPAIR else ():
         if event.action == "anomaly.opened" and (event.after or {}).get("kind") in repairs:
             # The repair runs after this commit, outside the order locks (it calls out).
             task_on_commit(anomaly_repair_task, anomaly_id=pk)

@@ -499,3 +499,27 @@ def test_the_trace_shows_the_repair_action_and_the_resolution_by_it(
         ("status_conflict", "auto (warehouse_intercept)")
     ]
     assert "Repair action: warehouse_intercept" in [entry.title for entry in trace.entries]
+
+
+@pytest.mark.django_db
+def test_ghost_shipment_repair_without_a_courier_account_escalates_with_the_reason(
+    flow: Flow,
+) -> None:
+    flow.channel("G2", "PAID", ago(27 * 60))
+    flow.wms("G2", "SHIPPED", ago(25 * 60), carrier="jd", tracking_number="JDG0003")
+    anomaly = the_anomaly("ghost_shipment")
+
+    assert anomaly_repair_run(anomaly_id=anomaly.pk) == "no_courier_account"
+
+    assert_escalated(anomaly, "courier_query", "no_courier_account")
+    assert repair_entry(anomaly)["detail"] == {"error": "no enabled kuaidi100 account to query"}
+    assert OutboundCall.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_auto_repair_switched_off_runs_nothing(flow: Flow, settings: Any) -> None:
+    settings.HEALTH_AUTO_REPAIR = False
+    flow.channel("U4", "PAID", ago(10))
+    flow.wms("U4", "GEHEIM", ago(5))
+    assert anomaly_repairs_pending() == 0
+    assert the_anomaly("unmapped_status").actions == []

@@ -29,6 +29,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
 # and how many it takes per run (the oldest due first; the rest wait for the next run).
 HEALTH_SWEEP_INTERVAL_SECONDS = env.float("HEALTH_SWEEP_INTERVAL_SECONDS", default=5.0)
 HEALTH_SWEEP_BATCH = env.int("HEALTH_SWEEP_BATCH", default=500)
+# Auto-repair (health.repairs): off, anomalies still open and close as before, nothing is run.
+HEALTH_AUTO_REPAIR = env.bool("HEALTH_AUTO_REPAIR", default=True)
 
 # Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
 # the admin can change their schedules.
