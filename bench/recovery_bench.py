@@ -33,7 +33,7 @@ def ensure_data() -> None:
     two in three of those ``auto``."""
     from django.db import connection
 
-    from orderhub.models import Warehouse
+    from orderhub.models import Order, Warehouse
 
     for n in range(4):
         Warehouse.objects.update_or_create(
@@ -49,16 +49,17 @@ def ensure_data() -> None:
         if cursor.fetchone()[0] < ORDERS:
             cursor.execute("DELETE FROM health_anomaly WHERE subject_key LIKE 'bench-rec:%%'")
             cursor.execute("DELETE FROM orderhub_order WHERE channel LIKE %s", [CHANNEL + "%"])
-            cursor.execute(
-                "INSERT INTO orderhub_order (channel, external_id, buyer_name, buyer_phone, "
-                "buyer_email, receiver_name, receiver_phone, phone_tail, country, province, city, "
-                "district, address, postal_code, currency, goods_amount, shipping_amount, "
-                "discount_amount, tax_amount, total_amount, order_type, priority, carrier, "
-                "tracking_number, buyer_note, status, warehouse_id, created_at, updated_at) "
-                "SELECT %s || '-' || (g %% 3), 'R' || g, '', '', '', '', '', '', 'CN', '', '', "
-                "'', '', '', 'CNY', 0, 0, 0, 0, 0, 'normal', 1, '', '', '', 'paid', "
-                "(%s::bigint[])[1 + g %% 4], now(), now() FROM generate_series(1, %s) AS g",
-                [CHANNEL, warehouses, ORDERS],
+            Order.objects.bulk_create(
+                [
+                    Order(
+                        channel=f"{CHANNEL}-{n % 3}",
+                        external_id=f"R{n}",
+                        status="paid",
+                        warehouse_id=warehouses[n % 4],
+                    )
+                    for n in range(ORDERS)
+                ],
+                batch_size=2000,
             )
         cursor.execute("SELECT count(*) FROM health_anomaly WHERE subject_key LIKE 'bench-rec:%%'")
         if cursor.fetchone()[0] >= ANOMALIES:

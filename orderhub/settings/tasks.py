@@ -31,6 +31,8 @@ HEALTH_SWEEP_INTERVAL_SECONDS = env.float("HEALTH_SWEEP_INTERVAL_SECONDS", defau
 HEALTH_SWEEP_BATCH = env.int("HEALTH_SWEEP_BATCH", default=500)
 # Auto-repair (health.repairs): off, anomalies still open and close as before, nothing is run.
 HEALTH_AUTO_REPAIR = env.bool("HEALTH_AUTO_REPAIR", default=True)
+# PostgreSQL work_mem of the recovery report's transaction (its sorts stay in memory).
+HEALTH_RECOVERY_WORK_MEM = env.str("HEALTH_RECOVERY_WORK_MEM", default="64MB")
 
 # Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
 # the admin can change their schedules.
