@@ -22,6 +22,7 @@ BENCHMARKS = [
     "trace_bench",
     "claims_bench",
     "journal_bench",
+    "recovery_bench",
 ]
 
 

@@ -39,7 +39,10 @@ class ChannelsConfig(AppConfig):
         for module in ADAPTER_MODULES:
             import_module(module)
         from channels_app import trace  # noqa: F401 - registers the trace sources
-        from channels_app.outbound import shop_writers  # noqa: F401 - registers the writers
+        from channels_app.outbound import (
+            shop_writers,  # noqa: F401 - registers the writers
+            wms_writers,  # noqa: F401 - registers the WMS writer
+        )
         from channels_app.outbound import tasks as outbound_tasks  # noqa: F401 - Celery tasks
         from channels_app.outbound.courier_writers import (
             subscribe_fact_hook,

@@ -12,7 +12,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from health.models import Anomaly, CategoryChapters, RuleOverride, RuleSetting
+from health.models import (
+    Anomaly,
+    CategoryChapters,
+    ReplenishmentOrder,
+    RuleOverride,
+    RuleSetting,
+)
 from health.services import (
     anomaly_resolve,
     category_chapters_set,
@@ -26,8 +32,11 @@ from orderhub.selectors import order_visible_to
 @admin.register(Anomaly)
 class AnomalyAdmin(admin.ModelAdmin[Anomaly]):
     list_display = ["kind", "subject_key", "opened_at", "evidence_at", "deadline", "resolved_at",
-                    "resolution"]  # fmt: skip
-    list_filter = ["kind", "resolution", ("resolved_at", admin.EmptyFieldListFilter)]
+                    "resolution", "resolved_by_action", "escalate_at"]  # fmt: skip
+    list_filter = [
+        "kind", "resolution", "resolved_by_action", ("resolved_at", admin.EmptyFieldListFilter),
+        ("escalate_at", admin.EmptyFieldListFilter),
+    ]  # fmt: skip
     search_fields = ["subject_key", "order__external_id"]
     readonly_fields = [field.name for field in Anomaly._meta.fields]
     actions = ["resolve_selected"]
@@ -100,3 +109,30 @@ class CategoryChaptersAdmin(SimpleHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         row = category_chapters_set(category=obj.category, chapters=obj.chapters, user=request.user)
         obj.pk = row.pk
+
+
+@admin.register(ReplenishmentOrder)
+class ReplenishmentOrderAdmin(SimpleHistoryAdmin):
+    """Work orders the ``stock_shortage`` repair created (read-only here: people carry them
+    out in the warehouse; the WMS's next stock report shows the result)."""
+
+    list_display = ["sku", "warehouse", "quantity", "safety_stock", "available", "status",
+                    "order", "anomaly", "created_at"]  # fmt: skip
+    list_filter = ["status", "warehouse"]
+    search_fields = ["sku", "order__external_id"]
+    readonly_fields = [field.name for field in ReplenishmentOrder._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReplenishmentOrder]:
+        """A warehouse user sees its own warehouses' work orders only (as with orders)."""
+        queryset = super().get_queryset(request)
+        user: Any = request.user
+        if user.is_superuser:
+            return queryset
+        own = list(user.warehouses.values_list("pk", flat=True))
+        return queryset.filter(warehouse_id__in=own) if own else queryset
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -40,6 +40,14 @@ class Anomaly(models.Model):
     resolved_note = models.CharField(_("resolution note"), max_length=500, blank=True)
     evidence = models.JSONField(_("evidence"), default=dict, blank=True)
     actions = models.JSONField(_("actions"), default=list, blank=True)
+    resolved_by_action = models.CharField(
+        _("resolved by action"), max_length=64, blank=True,
+        help_text=_("The auto-repair action whose answer was followed by the closing evidence"),
+    )  # fmt: skip
+    escalate_at = models.DateTimeField(
+        _("escalate at"), null=True, blank=True,
+        help_text=_("People are to be alerted if the anomaly is still open at this time"),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("anomaly")
@@ -59,6 +67,12 @@ class Anomaly(models.Model):
                 condition=models.Q(resolved_at__isnull=True),
                 name="anomaly_open_kind_idx",
             ),
+            models.Index(
+                fields=["escalate_at"],
+                condition=models.Q(resolved_at__isnull=True, escalate_at__isnull=False),
+                name="anomaly_escalate_idx",
+            ),
+            models.Index(fields=["opened_at"], name="anomaly_opened_idx"),
         ]
 
     def __str__(self) -> str:
@@ -147,3 +161,53 @@ class CategoryChapters(models.Model):
 
     def __str__(self) -> str:
         return self.category
+
+
+class ReplenishmentStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ReplenishmentOrder(models.Model):
+    """A work order to bring one SKU of one warehouse up to its safety-stock level, created
+    by the ``stock_shortage`` repair (``health.repairs``); people carry it out."""
+
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    sku = models.CharField(_("SKU"), max_length=64)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    safety_stock = models.PositiveIntegerField(_("safety stock"))
+    available = models.IntegerField(_("available when created"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=ReplenishmentStatus.choices,
+        default=ReplenishmentStatus.OPEN,
+    )  # fmt: skip
+    anomaly = models.ForeignKey(
+        Anomaly, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("anomaly"),
+    )  # fmt: skip
+    order = models.ForeignKey(
+        "orderhub.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("replenishment work order")
+        verbose_name_plural = _("replenishment work orders")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["warehouse", "sku"],
+                condition=models.Q(status="open"),
+                name="replenishment_one_open_per_sku",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} +{self.quantity} ({self.status})"

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from channels_app.models import OutboxEntry, OutboxStatus
 from health.models import Anomaly, CategoryChapters, RuleOverride, RuleSetting
 from health.rules.base import (
     FactView,
@@ -18,6 +19,7 @@ from health.rules.base import (
     OrderView,
     ShortageView,
     TrackingView,
+    WriteBackView,
     rules,
 )
 from orderhub.choices import Milestone, OrderType
@@ -26,9 +28,10 @@ from orderhub.selectors import order_visible_to
 
 
 def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
-    """The rules' view of each order, with at most five statements whatever their number:
+    """The rules' view of each order, with at most six statements whatever their number:
     the orders and their facts always; tracking events only of orders with a waybill, open
-    shortages only of orders not yet in a warehouse, lines only of cross-border orders."""
+    shortages only of orders not yet in a warehouse, lines only of cross-border orders,
+    acknowledged write-backs only of orders past the warehouse."""
     ids = sorted(set(order_ids))
     if not ids:
         return {}
@@ -79,6 +82,28 @@ def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
             lines[line_row[0]].append(
                 LineView(line_row[1], line_row[2], line_row[3] or "", line_row[4] or "")
             )
+    # Acknowledged write-backs of orders past the warehouse (what sync_lag counts as mirrored).
+    sent = [row["id"] for row in orders if row["status"] not in _BEFORE_WAREHOUSE]
+    writebacks: dict[int, list[WriteBackView]] = defaultdict(list)
+    if sent:
+        for entry_row in (
+            OutboxEntry.objects.filter(
+                order_id__in=sent,
+                status=OutboxStatus.ACKNOWLEDGED,
+                acknowledged_at__isnull=False,
+            )
+            .order_by("order_id", "acknowledged_at", "id")
+            .values_list(
+                "order_id", "id", "account__kind", "account__code", "action", "milestone",
+                "acknowledged_at",
+            )
+        ):  # fmt: skip
+            writebacks[entry_row[0]].append(
+                WriteBackView(
+                    entry_row[1], f"{entry_row[2]}:{entry_row[3]}", entry_row[4], entry_row[5],
+                    entry_row[6],  # type: ignore[arg-type]  # filtered: not null
+                )
+            )  # fmt: skip
     views = {}
     for row in orders:
         order_id = row["id"]
@@ -96,6 +121,7 @@ def order_views_build(order_ids: Iterable[int]) -> dict[int, OrderView]:
             tracking=tuple(tracking[order_id]),
             shortages=tuple(shortages[order_id]),
             lines=tuple(lines[order_id]),
+            writebacks=tuple(writebacks[order_id]),
         )
     return views
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,8 +24,11 @@ from psycopg.types.json import Jsonb
 
 from health.choices import Resolution
 from health.models import Anomaly, CategoryChapters, OrderCheck, RuleOverride, RuleSetting
+from health.repair_tasks import anomaly_repair_task
+from health.repairs import repairs
 from health.rules.base import Finding, OrderView, Pending, rules
 from health.selectors import order_views_build, rule_config_load
+from orderhub.effects import task_on_commit
 from orderhub.hooks import FactEvent, TransitionEvent
 from orderhub.models import Order
 from orderhub.registry import RegistryError
@@ -102,6 +106,10 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
     events = _anomalies_open(to_open, now=now) + _anomalies_resolve(to_resolve, now=now)
     ledger_append_many(events=[event for event, _pk in events])
     _checks_store(next_checks)
+    for event, pk in events if settings.HEALTH_AUTO_REPAIR else ():
+        if event.action == "anomaly.opened" and (event.after or {}).get("kind") in repairs:
+            # The repair runs after this commit, outside the order locks (it calls out).
+            task_on_commit(anomaly_repair_task, anomaly_id=pk)
     return Evaluation(
         opened=tuple(pk for event, pk in events if event.action == "anomaly.opened"),
         resolved=tuple(pk for event, pk in events if event.action == "anomaly.resolved"),
@@ -110,7 +118,7 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
 
 _OPEN_COLUMNS = (
     "kind", "order_id", "subject_type", "subject_key", "opened_at", "evidence_at", "deadline",
-    "resolution", "resolved_note", "evidence", "actions",
+    "resolution", "resolved_note", "evidence", "actions", "resolved_by_action",
 )  # fmt: skip
 
 
@@ -124,7 +132,7 @@ def _anomalies_open(
     for view, kind, finding in findings:
         params += [
             kind, view.id, "order", order_subject(view.id), now, finding.evidence_at,
-            finding.deadline, "", "", Jsonb(finding.evidence), Jsonb([]),
+            finding.deadline, "", "", Jsonb(finding.evidence), Jsonb([]), "",
         ]  # fmt: skip
     row = "(" + ", ".join(["%s"] * len(_OPEN_COLUMNS)) + ")"
     sql = (
@@ -167,10 +175,13 @@ def _anomalies_open(
 def _anomalies_resolve(ids: Sequence[int], *, now: datetime) -> list[tuple[LedgerEventIn, int]]:
     if not ids:
         return []
+    # The last repair action taken (``health.repairs``), if any, is the one the closing
+    # evidence answered.
     sql = (
         f"UPDATE {Anomaly._meta.db_table} SET resolved_at = %s, resolution = %s, "  # noqa: S608 - model constant
-        "resolved_note = %s WHERE id = ANY(%s) AND resolved_at IS NULL "
-        "RETURNING id, kind, subject_key, order_id"
+        "resolved_note = %s, resolved_by_action = COALESCE(actions -> -1 ->> 'action', '') "
+        "WHERE id = ANY(%s) AND resolved_at IS NULL "
+        "RETURNING id, kind, subject_key, order_id, resolved_by_action"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, Resolution.AUTO, AUTO_NOTE, list(ids)])
@@ -191,11 +202,12 @@ def _anomalies_resolve(ids: Sequence[int], *, now: datetime) -> list[tuple[Ledge
                     "resolution": Resolution.AUTO,
                     "resolved_by": ENGINE_ACTOR,
                     "note": AUTO_NOTE,
+                    **({"action": action} if action else {}),
                 },
             ),
             pk,
         )
-        for pk, kind, key, order_id in rows
+        for pk, kind, key, order_id, action in rows
     ]
 
 

@@ -65,13 +65,16 @@ class TrackingEventSerializer(_ModelSerializer[TrackingEvent]):
 
 
 class AnomalySerializer(_ModelSerializer[Anomaly]):
-    """An anomaly the consistency engine opened (``resolution`` "" while it is open)."""
+    """An anomaly the consistency engine opened (``resolution`` "" while it is open;
+    ``actions`` the auto-repair runs, ``resolved_by_action`` the one whose answer closed it,
+    ``escalate_at`` when people are to be alerted if it is still open)."""
 
     class Meta:
         model = Anomaly
         fields = [
             "id", "kind", "subject_key", "opened_at", "evidence_at", "deadline", "resolved_at",
-            "resolution", "resolved_note", "evidence", "actions",
+            "resolution", "resolved_note", "evidence", "actions", "resolved_by_action",
+            "escalate_at",
         ]  # fmt: skip
 
 

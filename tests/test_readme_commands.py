@@ -57,8 +57,8 @@ def test_the_readme_has_the_commands_this_test_knows() -> None:
     assert names == [
         "channel_add", "channel_add", "ingest", "trace", "trace", "ledger_verify",
         "ledger_verify", "demo_data", "sandbox", "sandbox_api", "channel_add", "channel_add",
-        "channel_add", "channel_add", "system_reporter_add", "drf_create_token", "migrate",
-        "collectstatic",
+        "recovery_report", "recovery_report", "channel_add", "channel_add", "system_reporter_add",
+        "drf_create_token", "migrate", "collectstatic",
     ]  # fmt: skip
 
 

@@ -247,6 +247,8 @@ def _anomalies(order: Order) -> list[AnomalySpan]:
     ):
         if anomaly.resolved_by is not None:
             resolved_by = anomaly.resolved_by.get_username()
+        elif anomaly.resolved_by_action:
+            resolved_by = f"{anomaly.resolution} ({anomaly.resolved_by_action})"
         else:
             resolved_by = anomaly.resolution
         spans.append(

@@ -155,6 +155,47 @@ def outbox_entries_for_transitions(transitions: Sequence[TransitionEvent]) -> li
 
 
 @transaction.atomic
+def outbox_entry_write(
+    *,
+    account_id: int,
+    order_id: int,
+    action: str,
+    milestone: str,
+    source: str,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """One write-back asked for outside a transition (e.g. a repair's intercept request): the
+    outbox row (idempotent per account, order, action and milestone: the existing row's id is
+    returned), its ``outbox.written`` event and the relay queued on commit. Locks the order."""
+    from orderhub.models import Order
+
+    account = ChannelAccount.objects.get(pk=account_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    snapshot = OrderSnapshot(
+        id=order.pk, channel=order.channel, external_id=order.external_id, status=order.status,
+        warehouse_id=order.warehouse_id,
+        warehouse_code=order.warehouse.code if order.warehouse_id else "",
+        carrier=order.carrier, tracking_number=order.tracking_number, priority=order.priority,
+        order_type=order.order_type, placed_at=order.placed_at, paid_at=order.paid_at,
+        ship_by=order.ship_by, shipped_at=order.shipped_at, delivered_at=order.delivered_at,
+        status_changed_at=order.status_changed_at,
+    )  # fmt: skip
+    target = _Target(account, snapshot, action, milestone, source)
+    existing = (
+        OutboxEntry.objects.filter(idempotency_key=target.key).values_list("pk", flat=True).first()
+    )
+    if existing is not None:
+        return existing
+    (entry_id,) = _write_many([target])
+    if extra:
+        entry = OutboxEntry.objects.get(pk=entry_id)
+        entry.payload = {**entry.payload, **extra}
+        entry.save(update_fields=["payload"])
+    task_on_commit(outbox_relay_task, entry_id=entry_id)
+    return entry_id
+
+
+@transaction.atomic
 def outbox_entry_requeue(*, entry_id: int, user: Any | None = None) -> OutboxEntry:
     """ "Send again": put a failed or parked entry back in the queue (not an acknowledged one)
     with its attempts counted afresh.

@@ -257,3 +257,46 @@ def kuaidi100_overdue_poll_task() -> int:
         kuaidi100_overdue_poll(account_id=account_id).queried
         for account_id in kuaidi100_account_ids()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryNow:
+    """What one immediate query of one waybill found: ``events`` stored (new ones dedupe
+    against pushed ones), ``found`` False when Kuaidi100 has no trace yet."""
+
+    account_code: str
+    found: bool
+    events: int
+
+
+def kuaidi100_query_now(*, order_id: int, carrier: str, tracking_number: str) -> QueryNow:
+    """Query one waybill at once with the first enabled kuaidi100 account (every call an
+    ``OutboundCall`` row) and store its trace through the normal tracking path.
+
+    Must not run inside a transaction (the call is made outside one). Raises ``LookupError``
+    when no kuaidi100 account is configured, and the HTTP errors of ``kuaidi100_query``.
+    """
+    ids = kuaidi100_account_ids()
+    if not ids:
+        raise LookupError("no enabled kuaidi100 account to query")
+    account = ChannelAccount.objects.get(pk=ids[0])
+    config = account_config(account)
+    recorder = OutboundCallRecorder(account_id=account.pk, outbox_id=None, order_id=order_id)
+    http = HttpClient(recorder=recorder, max_attempts=2, max_wait=2.0)
+    try:
+        answer = kuaidi100_query(config, http, carrier=carrier, number=tracking_number)
+    except TerminalError as exc:
+        recorder.mark_last(OutboundOutcome.TERMINAL, str(exc))
+        channel_account_attention_mark(account_id=account.pk, reason=str(exc))
+        raise
+    except (TransientError, PlatformError) as exc:
+        recorder.open_calls_close(OutboundOutcome.TERMINAL, str(exc))
+        raise
+    if answer is None:
+        return QueryNow(account.code, False, 0)
+    trackings = _normalized(config, answer, status_map_for_kind(kind=KIND))
+    with transaction.atomic():
+        work = OrderWork()
+        tracking_record_locked(trackings, known_orders=(), work=work)
+        work.flush()
+    return QueryNow(account.code, True, sum(len(tracking.events) for tracking in trackings))

@@ -16,6 +16,7 @@ from channels_app.sandbox_api.kuaidi100 import Kuaidi100Sandbox
 from channels_app.sandbox_api.pinduoduo import PinduoduoSandbox
 from channels_app.sandbox_api.shops import ShopsSandbox
 from channels_app.sandbox_api.wechat_mp import WechatMpSandbox
+from channels_app.sandbox_api.wms import WmsSandbox
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class SandboxAPI(SandboxCore):
         self.kuaidi100 = Kuaidi100Sandbox(self)
         self.wechat_mp = WechatMpSandbox(self)
         self.alerts = AlertReceivers(self)
+        self.wms = WmsSandbox(self)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +97,7 @@ class SandboxAPI(SandboxCore):
                 self.kuaidi100,
                 self.wechat_mp,
                 self.alerts,
+                self.wms,
             ):
                 reply = platform.route(request)
                 if reply is not None:

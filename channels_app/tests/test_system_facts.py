@@ -487,7 +487,9 @@ def test_system_kinds_are_registered_with_their_vocabularies() -> None:
     from channels_app.adapters.base import adapters
 
     wms = adapters.get("wms")
-    assert [(spec.name, spec.required) for spec in wms.options] == [("warehouse", True)]
+    assert [(spec.name, spec.required, spec.secret) for spec in wms.options] == [
+        ("warehouse", True, False), ("base_url", False, False), ("api_token", False, True),
+    ]  # fmt: skip
     assert [(spec.name, spec.required) for spec in adapters.get("erp").options] == [
         ("warehouse", False)
     ]

@@ -84,6 +84,22 @@ class ShortageView:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteBackView:
+    """A write-back another system acknowledged (``channels_app`` outbox): ``system`` is the
+    receiving account's ``<kind>:<code>``."""
+
+    id: int
+    system: str
+    action: str
+    milestone: str
+    acknowledged_at: datetime
+
+    @property
+    def system_code(self) -> str:
+        return self.system.split(":", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
 class LineView:
     line_no: int
     sku: str
@@ -94,7 +110,7 @@ class LineView:
 @dataclass(frozen=True, slots=True)
 class OrderView:
     """One order as the rules see it: its fields, facts and tracking events (oldest first),
-    open stock shortages and lines."""
+    open stock shortages, lines and acknowledged write-backs."""
 
     id: int
     channel: str
@@ -109,6 +125,7 @@ class OrderView:
     tracking: tuple[TrackingView, ...] = ()
     shortages: tuple[ShortageView, ...] = ()
     lines: tuple[LineView, ...] = ()
+    writebacks: tuple[WriteBackView, ...] = ()
 
     def is_channel_fact(self, fact: FactView) -> bool:
         """Said by the order's own channel account."""

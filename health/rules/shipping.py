@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from health.rules.base import FactView, Finding, OrderView, Params, Pending, Verdict, rule
+from health.rules.base import (
+    FactView,
+    Finding,
+    OrderView,
+    Params,
+    Pending,
+    Verdict,
+    WriteBackView,
+    rule,
+)
 from orderhub.choices import CARRIER_SCANNED, FORWARD_RANK, TERMINAL, Milestone
 
 _SCANNED_MILESTONES = frozenset({Milestone.COLLECTED, Milestone.DELIVERED})
@@ -71,7 +80,10 @@ def ghost_shipment(view: OrderView, params: Params, now: datetime) -> Verdict:
 )
 def sync_lag(view: OrderView, params: Params, now: datetime) -> Verdict:
     """A milestone a back-office system reported is not mirrored by the order's channel
-    (the channel's facts reach it or beyond) within ``seconds`` of OrderHub receiving it."""
+    within ``seconds`` of OrderHub receiving it. Mirrored: the channel's own facts reach it
+    or beyond, or OrderHub's write-back to the channel that says so was acknowledged (a ship
+    confirmation mirrors ``handed_over``) — the acknowledgement time is when it was
+    mirrored."""
     if view.status in (Milestone.CANCELLED, Milestone.RETURNED):
         return None
     lag = timedelta(seconds=float(params["seconds"]))
@@ -91,6 +103,8 @@ def sync_lag(view: OrderView, params: Params, now: datetime) -> Verdict:
         if known is None:
             continue
         mirror_by = known.received_at + lag
+        if _acknowledged_to_channel(view, milestone) is not None:
+            continue
         if now >= mirror_by:
             return Finding(
                 evidence={
@@ -104,6 +118,24 @@ def sync_lag(view: OrderView, params: Params, now: datetime) -> Verdict:
             )
         due = mirror_by if due is None else min(due, mirror_by)
     return Pending(next_check_at=due) if due is not None else None
+
+
+# Which milestone an acknowledged write-back of each action tells the receiving platform.
+WRITEBACK_MIRRORS: dict[str, str] = {"ship_confirm": Milestone.HANDED_OVER}
+
+
+def _acknowledged_to_channel(view: OrderView, milestone: str) -> WriteBackView | None:
+    """The first acknowledged write-back to the order's channel that mirrors ``milestone``."""
+    rank = FORWARD_RANK.get(milestone, 0)
+    return next(
+        (
+            entry
+            for entry in view.writebacks
+            if entry.system_code == view.channel
+            and FORWARD_RANK.get(WRITEBACK_MIRRORS.get(entry.action, ""), -1) >= rank
+        ),
+        None,
+    )
 
 
 @rule("sla_at_risk", defaults={"hours": 4})

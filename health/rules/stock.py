@@ -8,11 +8,15 @@ from health.rules.base import Finding, OrderView, Params, Pending, Verdict, rule
 from orderhub.choices import Milestone
 
 
-@rule("stock_shortage", defaults={"watch_seconds": 60, "recheck_seconds": 15})
+@rule(
+    "stock_shortage",
+    defaults={"watch_seconds": 60, "recheck_seconds": 15, "safety_stock": 10},
+)
 def stock_shortage(view: OrderView, params: Params, now: datetime) -> Verdict:
     """An open ``StockShortage`` of the order. The reservation runs after the paid fact's
     commit, so a paid order is looked at again shortly (for ``watch_seconds`` after it was
-    paid); it resolves when the stock is reserved (the ``stock_locked`` fact)."""
+    paid); it resolves when the stock is reserved (the ``stock_locked`` fact). ``safety_stock`` is
+    the level the repair's replenishment work order restores (``health.repairs``)."""
     if view.shortages:
         return Finding(
             evidence={

@@ -72,6 +72,7 @@ def test_anomalies_are_listed_with_filters(orders: tuple[Order, Order]) -> None:
         "deadline": None,
         "resolved_at": (AT + timedelta(minutes=2)).isoformat().replace("+00:00", "Z"),
         "resolution": "auto", "resolved_note": "", "evidence": {"facts": [1]}, "actions": [],
+        "resolved_by_action": "", "escalate_at": None,
     }  # fmt: skip
     assert client.get("/api/v1/anomalies/?open=maybe").status_code == 400
     assert client.get("/api/v1/anomalies/?kind=nope").status_code == 400

@@ -29,6 +29,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="orderhub")
 # and how many it takes per run (the oldest due first; the rest wait for the next run).
 HEALTH_SWEEP_INTERVAL_SECONDS = env.float("HEALTH_SWEEP_INTERVAL_SECONDS", default=5.0)
 HEALTH_SWEEP_BATCH = env.int("HEALTH_SWEEP_BATCH", default=500)
+# Auto-repair (health.repairs): off, anomalies still open and close as before, nothing is run.
+HEALTH_AUTO_REPAIR = env.bool("HEALTH_AUTO_REPAIR", default=True)
+# PostgreSQL work_mem of the recovery report's transaction (its sorts stay in memory).
+HEALTH_RECOVERY_WORK_MEM = env.str("HEALTH_RECOVERY_WORK_MEM", default="64MB")
 
 # Periodic work. django-celery-beat's DatabaseScheduler copies these into the database, where
 # the admin can change their schedules.
@@ -82,6 +86,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "alerts.evaluate",
         "schedule": env.float("ALERTS_EVALUATE_INTERVAL_SECONDS", default=30.0),
         "options": {"expires": 60},
+    },
+    "health-anomaly-repairs-sweep": {
+        "task": "health.anomaly_repairs_sweep",
+        "schedule": env.float("HEALTH_REPAIR_SWEEP_INTERVAL_SECONDS", default=30.0),
+        "options": {"expires": 20},
     },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",

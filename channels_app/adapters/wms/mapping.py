@@ -18,7 +18,15 @@ from orderhub.choices import Milestone
 class WmsAdapter(SystemFeedAdapter):
     kind = "wms"
     label = str(_("Warehouse management system (facts API)"))
-    options = (OptionSpec("warehouse", "Code of the warehouse this WMS runs (must exist)"),)
+    options = (
+        OptionSpec("warehouse", "Code of the warehouse this WMS runs (must exist)"),
+        OptionSpec(
+            "base_url",
+            "Base URL of the WMS's own API, for intercept requests (health.repairs)",
+            required=False,
+        ),
+        OptionSpec("api_token", "Token of the WMS's API", required=False, secret=True),
+    )
     default_status_map: ClassVar[Mapping[str, str]] = {
         "ALLOCATED": Milestone.STOCK_LOCKED,
         "ACCEPTED": Milestone.WAREHOUSE_ACCEPTED,
