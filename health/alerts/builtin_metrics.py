@@ -85,3 +85,17 @@ def ghost_shipment_deadline_within(now: datetime, scope: Scope) -> list[MetricVa
     return _grouped(
         list(queryset.values_list("order__warehouse__code", "subject_key")), "anomalies"
     )
+
+
+@metric("anomalies_escalated")
+def anomalies_escalated(now: datetime, scope: Scope) -> list[MetricValue]:
+    """Per warehouse: open anomalies that their repair action could not close and escalated to
+    people (``escalate_at`` passed). The window is not used: an escalated anomaly counts
+    until it resolves."""
+    queryset = Anomaly.objects.filter(
+        resolved_at__isnull=True, escalate_at__isnull=False, escalate_at__lte=now
+    )
+    queryset = _scoped(queryset, scope, prefix="order__").order_by("escalate_at", "id")
+    return _grouped(
+        list(queryset.values_list("order__warehouse__code", "subject_key")), "anomalies"
+    )

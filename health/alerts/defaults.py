@@ -37,6 +37,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         ],
     },
     {
+        "code": "anomalies-escalated",
+        "name": "Anomalies the automatic repair could not close",
+        "metric": "anomalies_escalated",
+        "comparator": "gte",
+        "threshold": Decimal("1"),
+        "window_minutes": 60,
+        "hold_for_minutes": 0,
+        "audience": "Ops supervisor and the warehouse (WeCom)",
+        "severity": "warning",
+        "escalation": [{"after_minutes": 30, "notifiers": []}],
+    },
+    {
         "code": "ghost-shipment-deadline-2h",
         "name": "Ghost shipment deadline within 2 hours",
         "metric": "ghost_shipment_deadline_within",

@@ -75,6 +75,7 @@ def test_the_default_rules_exist_without_notifiers() -> None:
         )
     )
     assert rules == [
+        ("anomalies-escalated", "anomalies_escalated", "gte", Decimal("1.00"), 60),
         (
             "ghost-shipment-deadline-2h",
             "ghost_shipment_deadline_within",
@@ -121,7 +122,7 @@ def test_orders_without_tracking_fires_one_voice_call_once_and_resolves_once(
     assert run(T0 + timedelta(minutes=29, seconds=30))["resolved"] == 1
     assert sent() == [("opened", "call-manager", "sent"), ("resolved", "call-manager", "sent")]
     assert run(T0 + timedelta(minutes=40)) == {
-        "rules": 3,
+        "rules": 4,
         "opened": 0,
         "resolved": 0,
         "reminded": 0,
@@ -167,6 +168,37 @@ def test_ghost_shipment_deadline_within_two_hours_fires_once_on_dingtalk(
     assert run(T0 + timedelta(hours=1, minutes=3))["resolved"] == 2
     assert len(sandbox.alerts.received["dingtalk"]) == 4
     assert run(T0 + timedelta(hours=1, minutes=4))["resolved"] == 0
+
+
+def test_escalated_anomalies_fire_once_per_warehouse_until_they_resolve(
+    sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
+) -> None:
+    wecom = make_notifier(sandbox, "wecom", "wecom-ops")
+    configure("anomalies-escalated", wecom, escalation=[])
+    warehouse = WarehouseFactory.create(code="WH-E")
+    escalated, later, repaired = (OrderFactory.create(warehouse=warehouse) for _ in range(3))
+    for order, escalate_at in (
+        (escalated, T0 - timedelta(minutes=1)),
+        (later, T0 + timedelta(minutes=10)),
+        (repaired, None),
+    ):
+        Anomaly.objects.create(
+            kind="status_conflict",
+            order=order,
+            subject_key=f"order:{order.pk}",
+            opened_at=T0 - timedelta(minutes=5),
+            evidence_at=T0 - timedelta(minutes=5),
+            escalate_at=escalate_at,
+        )
+    assert run(T0)["opened"] == 1
+    incident = Incident.objects.get()
+    assert (incident.subject_key, incident.status) == ("warehouse:WH-E", "open")
+    assert incident.evidence["count"] == 1
+    assert run(T0 + timedelta(minutes=11))["opened"] == 0  # the second joins the same incident
+    assert len(sandbox.alerts.received["wecom"]) == 1
+    Anomaly.objects.filter(order__in=[escalated, later]).update(resolved_at=T0)
+    assert run(T0 + timedelta(minutes=12))["resolved"] == 1
+    assert len(sandbox.alerts.received["wecom"]) == 2
 
 
 def test_health_score_rule_is_unavailable_until_its_metric_is_plugged_in(
