@@ -439,9 +439,14 @@ class SystemFactReceipt(models.Model):
     normalized form in ``pending`` and applied in the transaction that creates the order.
     """
 
+    # The facts edge's storing statement checks the account, the order and the reporter it
+    # names in the same statement; database-level foreign keys would add a trigger and a
+    # FOR KEY SHARE row lock on each (contended: every request locks the same account and
+    # user rows). Django still applies PROTECT / SET_NULL on deletes. (account, key) is
+    # unique: that index serves the account's look-ups too.
     account = models.ForeignKey(
         ChannelAccount, on_delete=models.PROTECT, related_name="fact_receipts",
-        verbose_name=_("account"),
+        verbose_name=_("account"), db_index=False, db_constraint=False,
     )  # fmt: skip
     key = models.CharField(_("idempotency key"), max_length=128)
     status = models.CharField(
@@ -451,7 +456,7 @@ class SystemFactReceipt(models.Model):
     response_body = models.JSONField(_("answered body"), default=dict)
     order = models.ForeignKey(
         "orderhub.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("order"),
+        verbose_name=_("order"), db_constraint=False,
     )  # fmt: skip
     fact_id_ref = models.BigIntegerField(_("status fact"), null=True, blank=True)
     order_channel = models.CharField(_("order channel"), max_length=64, blank=True)
@@ -464,7 +469,7 @@ class SystemFactReceipt(models.Model):
     # Who reported it (the token's user): the actor of the fact when it is applied.
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("reported by"),
+        related_name="+", verbose_name=_("reported by"), db_index=False, db_constraint=False,
     )  # fmt: skip
     # What applying it did: {"id": fact id, "order": order id, "outcome": ..., "milestone": ...}.
     result = models.JSONField(_("result"), default=dict, blank=True)

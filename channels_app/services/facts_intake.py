@@ -58,6 +58,7 @@ REQUIRED = "This field is required."
 NOT_A_STRING = "Not a valid string."
 BLANK = "This field may not be blank."
 NUL = "Null characters are not allowed."
+NOT_UTF8 = "The text is not valid Unicode (a lone surrogate)."
 TIME_INVALID = "Give an ISO 8601 time with a UTC offset, e.g. 2026-05-01T10:00:00+08:00."
 TIME_NAIVE = "The time has no UTC offset."
 
@@ -108,13 +109,24 @@ def _detail(status: int, detail: str) -> FactsAnswer:
 # -- validation (pure) ------------------------------------------------------------------------
 
 
+def _unstorable(value: str) -> str:
+    """Why PostgreSQL could not store this text ("" when it can)."""
+    if "\x00" in value:
+        return NUL
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return NOT_UTF8
+    return ""
+
+
 def _text(value: Any, name: str, errors: dict[str, list[str]]) -> str:
     """A CharField as DRF checks it (trimmed, not blank, within its length)."""
     if value is None or isinstance(value, bool) or not isinstance(value, str):
         errors[name] = [NOT_A_STRING if value is not None else "This field may not be null."]
         return ""
-    if "\x00" in value:
-        errors[name] = [NUL]
+    if problem := _unstorable(value):
+        errors[name] = [problem]
         return ""
     value = value.strip()
     if not value and name not in _OPTIONAL:
@@ -142,7 +154,7 @@ def _order_ref(value: Any, errors: dict[str, list[str]]) -> tuple[int | None, st
     parts: dict[str, str] = {}
     for name, limit in (("channel", 64), ("external_id", 128)):
         part = value.get(name)
-        if not isinstance(part, str) or not part.strip() or "\x00" in part:
+        if not isinstance(part, str) or not part.strip() or _unstorable(part):
             errors["order"] = ["Give id, or both channel and external_id."]
             return None, "", ""
         if len(part.strip()) > limit:
@@ -153,7 +165,7 @@ def _order_ref(value: Any, errors: dict[str, list[str]]) -> tuple[int | None, st
 
 
 def _occurred_at(value: Any, errors: dict[str, list[str]]) -> str:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or _unstorable(value):
         errors["occurred_at"] = [TIME_INVALID]
         return ""
     try:
@@ -281,6 +293,10 @@ def _account_fresh(code: str) -> _AccountSeen | None:
 
 # -- the storing statement ----------------------------------------------------------------------
 
+# The storing statement. Its variable parts are chosen when the statement is composed (one
+# fact or a list; token or not; a WMS's warehouse or none), so each variant is a constant
+# statement without parameter-dependent branches: PostgreSQL keeps one generic plan of it
+# instead of planning it again for every request.
 _STORE = sql.SQL("""
 WITH guard AS (
     SELECT a.id AS account_id
@@ -289,18 +305,13 @@ WITH guard AS (
       AND u.is_active
       AND (u.is_superuser OR EXISTS (
           SELECT 1 FROM {reporters} AS r WHERE r.account_id = a.id AND r.user_id = u.id))
-      AND (%(token)s::text = '' OR EXISTS (
-          SELECT 1 FROM {tokens} AS t WHERE t.key = %(token)s::text AND t.user_id = u.id))
-      AND (%(scope)s::bigint IS NULL OR EXISTS (
-          SELECT 1 FROM {warehouses} AS w
-          WHERE w.id = %(scope)s::bigint AND w.code = a.options ->> 'warehouse'))
+      {token_guard}
+      {scope_guard}
 ), items AS (
-    SELECT * FROM unnest(%(n)s::int[], %(keys)s::text[], %(refs)s::bigint[],
-                         %(channels)s::text[], %(external_ids)s::text[], %(pending)s::text[])
-        AS i(n, key, ref, channel, external_id, pending)
+    {items}
 ), prior AS (
     SELECT r.key, r.response_status, r.response_body FROM {receipts} AS r
-    WHERE r.account_id = %(account_id)s AND r.key = ANY(%(keys)s::text[])
+    WHERE r.account_id = %(account_id)s AND {prior_keys}
 ), found AS (
     SELECT i.n, i.key, i.ref, i.channel, i.external_id, i.pending,
            coalesce(o1.id, o2.id) AS order_id,
@@ -313,9 +324,7 @@ WITH guard AS (
 ), missing AS (
     SELECT n FROM found WHERE ref IS NOT NULL AND order_id IS NULL
 ), foreign_order AS (
-    SELECT order_id FROM found
-    WHERE %(scope)s::bigint IS NOT NULL AND warehouse_id IS NOT NULL
-      AND warehouse_id <> %(scope)s::bigint
+    SELECT order_id FROM found WHERE {foreign}
 ), stored AS (
     INSERT INTO {receipts} AS r
         (account_id, key, status, response_status, response_body, order_id, fact_id_ref,
@@ -324,7 +333,7 @@ WITH guard AS (
     SELECT g.account_id, f.key, 'received', 202,
            jsonb_build_object('key', f.key, 'order', f.order_id, 'outcome',
                               CASE WHEN f.order_id IS NULL THEN 'waiting' ELSE 'accepted' END),
-           f.order_id, NULL, f.channel, f.external_id, %(scope)s::bigint, f.pending::jsonb,
+           f.order_id, NULL, f.channel, f.external_id, {scope_value}, f.pending::jsonb,
            '{{}}'::jsonb, %(user_id)s, now(), NULL
     FROM found AS f CROSS JOIN guard AS g
     WHERE NOT EXISTS (SELECT 1 FROM missing) AND NOT EXISTS (SELECT 1 FROM foreign_order)
@@ -339,21 +348,45 @@ SELECT EXISTS (SELECT 1 FROM guard),
        (SELECT coalesce(jsonb_object_agg(key, jsonb_build_array(response_status, response_body)),
                         '{{}}'::jsonb) FROM prior)
 """)
+_ONE = sql.SQL(
+    "SELECT 0 AS n, %(key)s::text AS key, %(ref)s::bigint AS ref, %(channel)s::text AS channel,"
+    " %(external_id)s::text AS external_id, %(pending)s::text AS pending"
+)
+_MANY = sql.SQL(
+    "SELECT * FROM unnest(%(n)s::int[], %(keys)s::text[], %(refs)s::bigint[],"
+    " %(channels)s::text[], %(external_ids)s::text[], %(pending_list)s::text[])"
+    " AS i(n, key, ref, channel, external_id, pending)"
+)
+_TOKEN_GUARD = sql.SQL(
+    "AND EXISTS (SELECT 1 FROM {tokens} AS t WHERE t.key = %(token)s::text AND t.user_id = u.id)"
+)
+_SCOPE_GUARD = sql.SQL(
+    "AND EXISTS (SELECT 1 FROM {warehouses} AS w"
+    " WHERE w.id = %(scope)s::bigint AND w.code = a.options ->> 'warehouse')"
+)
 
 
-def _store_statement() -> str:
+def _store_statement(*, many: bool, token: bool, scope: bool) -> str:
+    tokens = sql.Identifier(Token._meta.db_table)
+    warehouses = sql.Identifier(Warehouse._meta.db_table)
     return _STORE.format(
         accounts=sql.Identifier(ChannelAccount._meta.db_table),
         users=sql.Identifier(get_user_model()._meta.db_table),
         reporters=sql.Identifier(SystemReporter._meta.db_table),
-        tokens=sql.Identifier(Token._meta.db_table),
-        warehouses=sql.Identifier(Warehouse._meta.db_table),
         receipts=sql.Identifier(SystemFactReceipt._meta.db_table),
         orders=sql.Identifier(Order._meta.db_table),
+        token_guard=_TOKEN_GUARD.format(tokens=tokens) if token else sql.SQL(""),
+        scope_guard=_SCOPE_GUARD.format(warehouses=warehouses) if scope else sql.SQL(""),
+        items=_MANY if many else _ONE,
+        prior_keys=sql.SQL("r.key = ANY(%(keys)s::text[])" if many else "r.key = %(key)s::text"),
+        foreign=sql.SQL(
+            "warehouse_id IS NOT NULL AND warehouse_id <> %(scope)s::bigint" if scope else "false"
+        ),
+        scope_value=sql.SQL("%(scope)s::bigint" if scope else "NULL::bigint"),
     ).as_string(None)
 
 
-_STATEMENT: list[str] = []
+_STATEMENTS: dict[tuple[bool, bool, bool], str] = {}
 
 
 def _json(value: Any) -> Any:
@@ -370,23 +403,41 @@ class _Stored:
 
 
 def _store(principal: Principal, seen: _AccountSeen, items: list[_Item]) -> _Stored:
-    if not _STATEMENT:
-        _STATEMENT.append(_store_statement())
-    params = {
+    variant = (len(items) > 1, bool(principal.token), seen.scope_id is not None)
+    statement = _STATEMENTS.get(variant)
+    if statement is None:
+        statement = _STATEMENTS.setdefault(
+            variant, _store_statement(many=variant[0], token=variant[1], scope=variant[2])
+        )
+    params: dict[str, Any] = {
         "user_id": principal.user_id,
         "account_id": seen.account.pk,
         "options": seen.options,
-        "token": principal.token,
-        "scope": seen.scope_id,
-        "n": list(range(len(items))),
-        "keys": [item.key for item in items],
-        "refs": [item.order_id for item in items],
-        "channels": [item.channel for item in items],
-        "external_ids": [item.external_id for item in items],
-        "pending": [json.dumps(item.pending, ensure_ascii=False) for item in items],
     }
+    if variant[1]:
+        params["token"] = principal.token
+    if variant[2]:
+        params["scope"] = seen.scope_id
+    if variant[0]:
+        params.update(
+            n=list(range(len(items))),
+            keys=[item.key for item in items],
+            refs=[item.order_id for item in items],
+            channels=[item.channel for item in items],
+            external_ids=[item.external_id for item in items],
+            pending_list=[json.dumps(item.pending, ensure_ascii=False) for item in items],
+        )
+    else:
+        (item,) = items
+        params.update(
+            key=item.key,
+            ref=item.order_id,
+            channel=item.channel,
+            external_id=item.external_id,
+            pending=json.dumps(item.pending, ensure_ascii=False),
+        )
     with prepared_cursor() as cursor:
-        cursor.execute(_STATEMENT[0], params)
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     return _Stored(bool(row[0]), list(row[1] or []), row[2], _json(row[3]), _json(row[4]))
 
@@ -399,6 +450,8 @@ def _parse(body: bytes) -> tuple[FactsAnswer | None, bool, list[Any]]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         return _detail(400, f"JSON parse error - {error}"), False, []
+    except RecursionError:
+        return _detail(400, "JSON parse error - nested too deeply."), False, []
     batch = isinstance(data, list)
     raw: list[Any] = data if batch else [data]
     if not raw:

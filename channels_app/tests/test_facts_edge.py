@@ -140,6 +140,11 @@ def test_edge_refuses_bad_input_naming_the_field_and_stores_nothing(token: str) 
     assert post(token, [fact("k-1", {"id": order.pk}), {"key": "k-2"}])[1][1].keys() == {
         "system", "order", "raw_status", "occurred_at",
     }  # fmt: skip
+    surrogate = json.dumps(fact("k-1", {"id": order.pk})).replace('"k-1"', '"k-\\ud800"')
+    assert post(token, surrogate.encode()) == (
+        400, {"key": ["The text is not valid Unicode (a lone surrogate)."]},
+    )  # fmt: skip
+    assert post(token, b"[" * 100_000) == (400, {"detail": "JSON parse error - nested too deeply."})
     assert post(token, fact("k-1", {"id": 2**63})) == (
         400, {"order": ["id: Ensure this value is between 1 and 2^63-1."]},
     )  # fmt: skip
@@ -193,3 +198,25 @@ def test_requests_without_a_token_header_go_to_django(token: str) -> None:
         "401 Unauthorized", "Token", {"detail": "Invalid token."},
     )  # fmt: skip
     assert SystemFactReceipt.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_receipts_are_shown_read_only_in_the_admin(wms: ChannelAccount) -> None:
+    from django.test import Client
+
+    SystemFactReceipt.objects.create(
+        account=wms, key="k-admin-1", status=ReceiptStatus.REFUSED, response_status=202,
+        result={"id": None, "order": 7, "outcome": "refused", "milestone": "handed_over"},
+    )  # fmt: skip
+    admin = User.objects.create_superuser("root", password="pw-123456")
+    client = Client()
+    client.force_login(admin)
+    listing = client.get("/admin/channels_app/systemfactreceipt/")
+    assert listing.status_code == 200
+    assert b"k-admin-1" in listing.content
+    receipt = SystemFactReceipt.objects.get()
+    page = client.get(f"/admin/channels_app/systemfactreceipt/{receipt.pk}/change/")
+    assert page.status_code == 200
+    assert b"refused" in page.content
+    assert b'name="_save"' not in page.content  # read-only
+    assert client.get("/admin/channels_app/systemfactreceipt/add/").status_code == 403
