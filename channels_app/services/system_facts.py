@@ -1,11 +1,13 @@
 """The facts API's writes: a WMS, ERP or TMS reports status facts (and carrier/tracking).
 
-``system_facts_record`` handles a whole batch in one transaction with a number of statements
-that does not grow with the batch: the receipts of the keys are read once, the orders looked
-up and locked in id order with one query, the facts applied in memory through
-``apply_fact_locked`` and written by one ``OrderWork.flush()``, the receipts inserted with one
-statement. A fact for an order OrderHub does not know yet waits in its receipt and is applied
-by ``system_facts_waiting_apply`` in the transaction that creates the order.
+The API stores first (``facts_intake.facts_accept``: ``received`` receipts); the worker's
+``system_facts_apply_received`` applies them in batches, through the same steps as below.
+``system_facts_record`` (in-process callers) handles a whole batch in one transaction with a
+number of statements that does not grow with the batch: the receipts of the keys are read
+once, the orders looked up and locked in id order with one query, the facts applied in memory
+through ``apply_fact_locked`` and written by one ``OrderWork.flush()``, the receipts inserted
+with one statement. A fact for an order OrderHub does not know yet waits in its receipt and is
+applied by ``system_facts_waiting_apply`` in the transaction that creates the order.
 """
 
 from __future__ import annotations

@@ -350,7 +350,10 @@ def test_scans_received_before_the_wms_names_the_waybill_are_attached_then() -> 
         "tracking_number": sandbox.tracking_number,
     }  # fmt: skip
     response = client.post("/api/v1/facts/", body, format="json")
-    assert response.status_code == 201
+    assert response.status_code == 202
+    order.refresh_from_db()
+    assert order.tracking_number == ""  # stored, not applied yet
+    assert system_facts_drain(limit=500, budget_seconds=10) == 1
     order.refresh_from_db()
     assert order.tracking_number == sandbox.tracking_number
     assert TrackingEvent.objects.filter(order=order).count() == 2
