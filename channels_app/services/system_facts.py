@@ -600,6 +600,7 @@ def system_facts_waiting_sweep(*, limit: int = BATCH_LIMIT) -> int:
                 )
             )
         )
+        .order_by("order_channel", "order_external_id")
         .values_list("order_channel", "order_external_id")
         .distinct()[:limit]
     )
