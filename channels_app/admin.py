@@ -25,6 +25,7 @@ from channels_app.models import (
     MappingSource,
     QuarantinedDelivery,
     StatusMapping,
+    SystemFactReceipt,
     channel_kind_choices,
 )
 from channels_app.selectors import (
@@ -418,6 +419,39 @@ class QuarantinedDeliveryAdmin(admin.ModelAdmin[QuarantinedDelivery]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the evidence of a refused delivery is kept
+
+
+_RECEIPT_FIELDS: tuple[str, ...] = (
+    "account", "key", "status", "reported_by", "received_at", "applied_at", "order",
+    "fact_id_ref", "order_channel", "order_external_id", "scope_warehouse_id", "pending",
+    "response_status", "response_body", "result",
+)  # fmt: skip
+
+
+@admin.register(SystemFactReceipt)
+class SystemFactReceiptAdmin(admin.ModelAdmin[SystemFactReceipt]):
+    """What the facts API received (as reported) and what applying it did; read-only."""
+
+    list_display = ["id", "account", "key", "status", "order", "received_at", "applied_at"]
+    list_filter = ["status", "account"]
+    search_fields = ["key", "order_external_id"]
+    date_hierarchy = "received_at"
+    list_select_related = ["account", "order"]
+    fields = _RECEIPT_FIELDS
+    readonly_fields = _RECEIPT_FIELDS
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Receipts of every warehouse's systems, some for no order yet: head office only.
+        return not warehouse_staff(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of what a system reported is kept
 
 
 class _NoWarehouseStaff:

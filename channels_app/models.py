@@ -421,7 +421,8 @@ class SystemReporter(models.Model):
 
 
 class ReceiptStatus(models.TextChoices):
-    DONE = "done", _("Answered")
+    RECEIVED = "received", _("Received, not applied yet")
+    DONE = "done", _("Applied")
     WAITING = "waiting", _("Waiting for its order")
     APPLIED = "applied", _("Applied when its order arrived")
     REFUSED = "refused", _("Refused: the order belongs to another warehouse")
@@ -430,14 +431,22 @@ class ReceiptStatus(models.TextChoices):
 class SystemFactReceipt(models.Model):
     """One fact reported through ``POST /api/v1/facts/``, under its idempotency key.
 
+    Stored first (``received``, the fact as reported in ``pending``) by the facts edge, which
+    answers at once; ``system_facts_apply_received`` applies received receipts in batches
+    (``done``, or ``waiting`` / ``refused``) and records what it did in ``result``.
     (account, key) is unique: the same key again is answered with ``response_body`` and
     nothing is written twice. A fact for an order not known yet is kept ``waiting`` with its
     normalized form in ``pending`` and applied in the transaction that creates the order.
     """
 
+    # The facts edge's storing statement checks the account, the order and the reporter it
+    # names in the same statement; database-level foreign keys would add a trigger and a
+    # FOR KEY SHARE row lock on each (contended: every request locks the same account and
+    # user rows). Django still applies PROTECT / SET_NULL on deletes. (account, key) is
+    # unique: that index serves the account's look-ups too.
     account = models.ForeignKey(
         ChannelAccount, on_delete=models.PROTECT, related_name="fact_receipts",
-        verbose_name=_("account"),
+        verbose_name=_("account"), db_index=False, db_constraint=False,
     )  # fmt: skip
     key = models.CharField(_("idempotency key"), max_length=128)
     status = models.CharField(
@@ -447,7 +456,7 @@ class SystemFactReceipt(models.Model):
     response_body = models.JSONField(_("answered body"), default=dict)
     order = models.ForeignKey(
         "orderhub.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("order"),
+        verbose_name=_("order"), db_constraint=False,
     )  # fmt: skip
     fact_id_ref = models.BigIntegerField(_("status fact"), null=True, blank=True)
     order_channel = models.CharField(_("order channel"), max_length=64, blank=True)
@@ -457,6 +466,13 @@ class SystemFactReceipt(models.Model):
     pending = models.JSONField(_("waiting fact"), default=dict, blank=True)
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    # Who reported it (the token's user): the actor of the fact when it is applied.
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("reported by"), db_index=False, db_constraint=False,
+    )  # fmt: skip
+    # What applying it did: {"id": fact id, "order": order id, "outcome": ..., "milestone": ...}.
+    result = models.JSONField(_("result"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("system fact receipt")
@@ -470,7 +486,12 @@ class SystemFactReceipt(models.Model):
                 fields=["order_channel", "order_external_id"],
                 name="factreceipt_waiting_idx",
                 condition=models.Q(status="waiting"),
-            )
+            ),
+            models.Index(
+                fields=["id"],
+                name="factreceipt_received_idx",
+                condition=models.Q(status="received"),
+            ),
         ]
 
     def __str__(self) -> str:

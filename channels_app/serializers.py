@@ -7,8 +7,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from channels_app.services.system_facts import SystemFactIn
-
 
 class OffsetDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time that must carry its UTC offset (a source clock without one is
@@ -52,6 +50,9 @@ class OrderRefSerializer(serializers.Serializer[Any]):
 
 
 class FactSerializer(serializers.Serializer[Any]):
+    """One fact as the schema shows it (``facts_intake.fact_validate`` checks the same
+    fields, with the same messages, without DRF on the hot path)."""
+
     key = serializers.CharField(max_length=128)
     system = serializers.CharField(max_length=64)
     order = OrderRefSerializer()
@@ -60,23 +61,6 @@ class FactSerializer(serializers.Serializer[Any]):
     carrier = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     tracking_number = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default=""
-    )
-
-    def fact_in(self) -> SystemFactIn:
-        return fact_in(self.validated_data)
-
-
-def fact_in(data: dict[str, Any]) -> SystemFactIn:
-    order = data["order"]
-    return SystemFactIn(
-        key=data["key"],
-        raw_status=data["raw_status"],
-        occurred_at=data["occurred_at"],
-        order_id=order.get("id"),
-        channel=order.get("channel", ""),
-        external_id=order.get("external_id", ""),
-        carrier=data["carrier"],
-        tracking_number=data["tracking_number"],
     )
 
 
@@ -91,13 +75,14 @@ class StockReportSerializer(serializers.Serializer[Any]):
     levels = StockLevelSerializer(many=True, allow_empty=False, max_length=5000)  # type: ignore[call-arg]
 
 
-class FactAnswerSerializer(serializers.Serializer[Any]):
-    """The answer to one fact (for the schema; the views render the stored body)."""
+class FactAcceptedSerializer(serializers.Serializer[Any]):
+    """The answer to one fact (for the schema; ``facts_accept`` renders the stored answer):
+    its key, the order it names (null while OrderHub does not know it) and ``accepted`` or
+    ``waiting``."""
 
-    id = serializers.IntegerField(allow_null=True)
+    key = serializers.CharField()
     order = serializers.IntegerField(allow_null=True)
-    outcome = serializers.CharField()
-    milestone = serializers.CharField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=["accepted", "waiting"])
 
 
 class StockAnswerSerializer(serializers.Serializer[Any]):

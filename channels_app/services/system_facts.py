@@ -1,15 +1,18 @@
 """The facts API's writes: a WMS, ERP or TMS reports status facts (and carrier/tracking).
 
-``system_facts_record`` handles a whole batch in one transaction with a number of statements
-that does not grow with the batch: the receipts of the keys are read once, the orders looked
-up and locked in id order with one query, the facts applied in memory through
-``apply_fact_locked`` and written by one ``OrderWork.flush()``, the receipts inserted with one
-statement. A fact for an order OrderHub does not know yet waits in its receipt and is applied
-by ``system_facts_waiting_apply`` in the transaction that creates the order.
+The API stores first (``facts_intake.facts_accept``: ``received`` receipts); the worker's
+``system_facts_apply_received`` applies them in batches, through the same steps as below.
+``system_facts_record`` (in-process callers) handles a whole batch in one transaction with a
+number of statements that does not grow with the batch: the receipts of the keys are read
+once, the orders looked up and locked in id order with one query, the facts applied in memory
+through ``apply_fact_locked`` and written by one ``OrderWork.flush()``, the receipts inserted
+with one statement. A fact for an order OrderHub does not know yet waits in its receipt and is
+applied by ``system_facts_waiting_apply`` in the transaction that creates the order.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +20,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from channels_app.adapters.base import SYSTEM_KINDS
@@ -30,6 +33,7 @@ from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
+from orderhub.sql import rows_update
 from traceability.services import LedgerEventIn, ledger_append
 
 BATCH_LIMIT = 500
@@ -90,7 +94,6 @@ def system_account_get(*, code: str) -> ChannelAccount | None:
     return ChannelAccount.objects.filter(code=code, kind__in=SYSTEM_KINDS).first()
 
 
-@transaction.atomic
 @transaction.atomic
 def system_reporter_add(
     *, account_code: str, username: str, create: bool = False, user: Any | None = None
@@ -204,6 +207,7 @@ def _record(
             scope_warehouse_id=scope_id,
             order_channel=item.channel,
             order_external_id=item.external_id,
+            reported_by_id=getattr(user, "pk", None),
         )
         if order is None:
             receipt.status = ReceiptStatus.WAITING
@@ -220,6 +224,7 @@ def _record(
             else:
                 receipt.fact_id_ref = row.pk
                 receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
+                receipt.result = receipt.response_body
         receipts[item.key] = receipt
     if tracked:
         # Courier events may have arrived before the order had this waybill: apply them now.
@@ -399,6 +404,7 @@ def _duplicates_answer(
         receipt.fact_id_ref = row.pk
         receipt.response_status = 200
         receipt.response_body = _body(row, orders[order_id], "duplicate", row.milestone)
+        receipt.result = receipt.response_body
 
 
 def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None:
@@ -432,7 +438,7 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
             receipt.scope_warehouse_id,
         ):
             receipt.status = ReceiptStatus.REFUSED
-            receipt.response_body = _body(None, order, "refused", receipt.pending["milestone"])
+            receipt.result = _body(None, order, "refused", receipt.pending["milestone"])
             continue
         pending = receipt.pending
         fact = StatusFactIn(
@@ -449,12 +455,177 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
             tracked[order.pk] = order
         receipt.status = ReceiptStatus.APPLIED
         if row is None:
-            receipt.response_body = _body(None, order, "duplicate", fact.milestone)
+            receipt.result = _body(None, order, "duplicate", fact.milestone)
         else:
             receipt.fact_id_ref = row.pk
-            receipt.response_body = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
+            receipt.result = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
     if tracked:
         tracking_attach_locked(list(tracked.values()), work=work)
-    SystemFactReceipt.objects.bulk_update(
-        receipts, ["order", "applied_at", "status", "response_body", "fact_id_ref"]
+    rows_update(receipts, ["order", "applied_at", "status", "result", "fact_id_ref"])
+
+
+def system_facts_apply_received(*, limit: int = BATCH_LIMIT) -> int:
+    """Apply up to ``limit`` facts stored by the facts edge (oldest receipts first); how many.
+
+    One transaction: the receipts are claimed with ``SKIP LOCKED`` (runs in parallel take
+    different receipts), their orders locked in id order with one query, the facts applied
+    in memory through ``apply_fact_locked`` (hooks, ledger events, forward only) and written
+    by one ``OrderWork.flush()``, the receipts updated with one statement. A statement count
+    that does not grow with the batch. Per receipt: ``done`` with its ``result``, ``waiting``
+    when OrderHub does not know the order yet (applied when it arrives), ``refused`` when the
+    order now belongs to another warehouse than the reporting WMS's.
+    """
+    with transaction.atomic():
+        receipts = list(
+            SystemFactReceipt.objects.select_for_update(skip_locked=True)
+            .filter(status=ReceiptStatus.RECEIVED)
+            .order_by("id")[:limit]
+        )
+        if receipts:
+            _received_apply(receipts)
+    return len(receipts)
+
+
+def _received_apply(receipts: list[SystemFactReceipt]) -> None:
+    accounts = {
+        account.pk: account
+        for account in ChannelAccount.objects.filter(pk__in={r.account_id for r in receipts})
+    }
+    users = {
+        user.pk: user
+        for user in get_user_model().objects.filter(
+            pk__in={r.reported_by_id for r in receipts if r.reported_by_id is not None}
+        )
+    }
+    items = {receipt.pk: _received_item(receipt) for receipt in receipts}
+    orders = _orders_locked(list(items.values()))
+    maps: dict[str, dict[str, str]] = {}
+    for account in accounts.values():
+        if account.kind not in maps:
+            maps[account.kind] = status_map_for_kind(kind=account.kind)
+    facts = {
+        receipt.pk: _fact(
+            accounts[receipt.account_id], items[receipt.pk], maps[accounts[receipt.account_id].kind]
+        )
+        for receipt in receipts
+    }
+    work = OrderWork()
+    work.fact_keys_load(
+        {order.pk for order in orders.values()}, (fact.dedupe_key for fact in facts.values())
     )
+    work.fact_ids_reserve(sum(1 for item in items.values() if _order_of(item, orders)))
+    tracked: dict[int, Order] = {}
+    duplicates: list[tuple[SystemFactReceipt, int, str]] = []
+    now = timezone.now()
+    for receipt in sorted(receipts, key=lambda r: (items[r.pk].occurred_at, r.pk)):
+        item, fact = items[receipt.pk], facts[receipt.pk]
+        order = _order_of(item, orders)
+        receipt.applied_at = now
+        if order is None and not receipt.order_channel:  # named by id, deleted since
+            receipt.status = ReceiptStatus.REFUSED
+            receipt.result = _body(None, None, "refused", fact.milestone)
+            continue
+        if order is None:
+            # Kept for its order, in the normalized form the order's creation applies.
+            receipt.status = ReceiptStatus.WAITING
+            receipt.applied_at = None
+            receipt.pending = _pending(fact, item)
+            receipt.result = _body(None, None, "waiting", fact.milestone)
+            continue
+        receipt.order = order
+        if receipt.scope_warehouse_id is not None and order.warehouse_id not in (
+            None,
+            receipt.scope_warehouse_id,
+        ):
+            receipt.status = ReceiptStatus.REFUSED
+            receipt.result = _body(None, order, "refused", fact.milestone)
+            continue
+        receipt.status = ReceiptStatus.DONE
+        user = users.get(receipt.reported_by_id) if receipt.reported_by_id else None
+        row = _apply(order, fact, item, user=user, work=work, tracked=tracked)
+        if row is None:  # the same statement was stored before, under another key
+            duplicates.append((receipt, order.pk, fact.dedupe_key))
+        else:
+            receipt.fact_id_ref = row.pk
+            receipt.result = _body(row, order, OUTCOME_NAMES[row.outcome], row.milestone)
+    if tracked:
+        tracking_attach_locked(list(tracked.values()), work=work)
+    work.flush()
+    if duplicates:
+        rows = _duplicates_rows(duplicates)
+        for receipt, order_id, dedupe_key in duplicates:
+            row = rows[(order_id, dedupe_key)]
+            receipt.fact_id_ref = row.pk
+            receipt.result = _body(row, receipt.order, "duplicate", row.milestone)
+    rows_update(receipts, ["status", "order", "fact_id_ref", "pending", "result", "applied_at"])
+
+
+def _received_item(receipt: SystemFactReceipt) -> SystemFactIn:
+    """The fact a received receipt holds (as the edge validated it)."""
+    pending = receipt.pending
+    return SystemFactIn(
+        key=receipt.key,
+        raw_status=pending["raw_status"],
+        occurred_at=datetime.fromisoformat(pending["occurred_at"]),
+        order_id=receipt.order_id if not receipt.order_channel else None,
+        channel=receipt.order_channel,
+        external_id=receipt.order_external_id,
+        carrier=pending.get("carrier", ""),
+        tracking_number=pending.get("tracking_number", ""),
+    )
+
+
+def _duplicates_rows(
+    duplicates: Sequence[tuple[SystemFactReceipt, int, str]],
+) -> dict[tuple[int, str], StatusFact]:
+    condition = Q()
+    for _receipt, order_id, dedupe_key in duplicates:
+        condition |= Q(order_id=order_id, dedupe_key=dedupe_key)
+    return {(row.order_id, row.dedupe_key): row for row in StatusFact.objects.filter(condition)}
+
+
+def system_facts_waiting_sweep(*, limit: int = BATCH_LIMIT) -> int:
+    """Apply waiting facts whose order exists by now; how many orders it took.
+
+    ``system_facts_waiting_apply`` runs when an order is created, but a fact stored while the
+    order's creation was still uncommitted is marked ``waiting`` after that creation looked:
+    this catches it. Orders are locked before their receipts, as the creation does.
+    """
+    pairs = list(
+        SystemFactReceipt.objects.filter(status=ReceiptStatus.WAITING)
+        .filter(
+            Exists(
+                Order.objects.filter(
+                    channel=OuterRef("order_channel"), external_id=OuterRef("order_external_id")
+                )
+            )
+        )
+        .order_by("order_channel", "order_external_id")
+        .values_list("order_channel", "order_external_id")
+        .distinct()[:limit]
+    )
+    if not pairs:
+        return 0
+    condition = Q()
+    for channel, external_id in sorted(pairs):
+        condition |= Q(channel=channel, external_id=external_id)
+    with transaction.atomic():
+        orders = list(Order.objects.select_for_update().filter(condition).order_by("pk"))
+        work = OrderWork()
+        system_facts_waiting_apply(orders, work)
+        work.flush()
+    return len(orders)
+
+
+def system_facts_drain(*, limit: int, budget_seconds: float) -> int:
+    """Apply received facts in batches until none is left or the time budget is spent, then
+    sweep the waiting ones whose order arrived; how many receipts were applied."""
+    deadline = time.monotonic() + budget_seconds
+    total = 0
+    while True:
+        handled = system_facts_apply_received(limit=limit)
+        total += handled
+        if handled < limit or time.monotonic() >= deadline:
+            break
+    system_facts_waiting_sweep(limit=limit)
+    return total

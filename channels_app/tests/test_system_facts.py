@@ -20,7 +20,10 @@ from channels_app.models import (
     SystemFactReceipt,
     SystemReporter,
 )
-from channels_app.services import channel_account_create, inbox_process_pending
+from channels_app.services import channel_account_create, facts_intake, inbox_process_pending
+from channels_app.services.system_facts import (
+    system_facts_apply_received,
+)
 from channels_app.tests.conftest import hook_headers, order_body
 from orderhub.choices import Milestone
 from orderhub.models import Order, StatusFact, StockLevel, Warehouse
@@ -28,6 +31,12 @@ from tests.factories import OrderFactory, WarehouseFactory
 from traceability.models import LedgerEvent
 
 AT = "2026-05-01T12:00:00+08:00"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    """Each test's accounts and tokens are new: nothing read by an earlier test is cached."""
+    facts_intake._caches.forget_all()
 
 
 @pytest.fixture
@@ -61,6 +70,10 @@ def fact(key: str, order: dict[str, Any], raw: str = "SHIPPED", **extra: Any) ->
             "occurred_at": AT, **extra}  # fmt: skip
 
 
+def accepted(key: str, order: int | None) -> dict[str, Any]:
+    return {"key": key, "order": order, "outcome": "accepted" if order else "waiting"}
+
+
 def counts() -> tuple[int, int, int, int]:
     return (
         StatusFact.objects.count(),
@@ -76,11 +89,20 @@ def test_fact_is_applied_with_tracking(reporter: User) -> None:
     body = fact("k-1", {"channel": "shop-1", "external_id": "E1"},
                 carrier="jd", tracking_number="JD0076810060555")  # fmt: skip
     response = api(reporter).post("/api/v1/facts/", body, format="json")
-    assert response.status_code == 201
+    assert (response.status_code, response.json()) == (202, accepted("k-1", order.pk))
+    # Stored first, as reported; nothing applied yet.
+    receipt = SystemFactReceipt.objects.get()
+    assert (receipt.status, receipt.order_id, receipt.reported_by_id, receipt.pending) == (
+        ReceiptStatus.RECEIVED, order.pk, reporter.pk,
+        {"raw_status": "SHIPPED", "occurred_at": AT, "carrier": "jd",
+         "tracking_number": "JD0076810060555"},
+    )  # fmt: skip
+    assert StatusFact.objects.count() == 0
+    assert Order.objects.get(pk=order.pk).status == Milestone.PLACED
+
+    assert system_facts_apply_received() == 1
+    assert system_facts_apply_received() == 0
     row = StatusFact.objects.get()
-    assert response.json() == {
-        "id": row.pk, "order": order.pk, "outcome": "applied", "milestone": "handed_over",
-    }  # fmt: skip
     assert (row.system, row.raw_status, row.outcome) == ("wms:wms-sh", "SHIPPED", "skipped_ahead")
     assert row.occurred_at == datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
     order.refresh_from_db()
@@ -91,10 +113,16 @@ def test_fact_is_applied_with_tracking(reporter: User) -> None:
     assert event.before == {"carrier": "", "tracking_number": ""}
     assert event.after == {"carrier": "jd", "tracking_number": "JD0076810060555"}
     assert event.actor == "wms-bot"
-    receipt = SystemFactReceipt.objects.get()
+    receipt.refresh_from_db()
     assert (receipt.key, receipt.status, receipt.order_id, receipt.fact_id_ref) == (
         "k-1", ReceiptStatus.DONE, order.pk, row.pk,
     )  # fmt: skip
+    assert receipt.result == {
+        "id": row.pk, "order": order.pk, "outcome": "applied", "milestone": "handed_over",
+    }  # fmt: skip
+    assert receipt.response_body == accepted("k-1", order.pk)
+    assert receipt.applied_at is not None
+    assert receipt.applied_at >= receipt.received_at
 
 
 @pytest.mark.django_db
@@ -105,10 +133,16 @@ def test_same_key_twice_writes_one_fact_and_answers_the_same(reporter: User) -> 
     before = counts()
     # Even with another status under the same key: the key decides, nothing is written.
     second = api(reporter).post("/api/v1/facts/", {**body, "raw_status": "SHIPPED"}, format="json")
-    assert (first.status_code, second.status_code) == (201, 200)
-    assert second.json() == first.json()
-    assert first.json()["outcome"] == "applied"
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.json() == first.json() == accepted("k-1", order.pk)
     assert counts() == before
+    assert system_facts_apply_received() == 1
+    # Applied since: the same key still gets the same answer and writes nothing.
+    applied = counts()
+    third = api(reporter).post("/api/v1/facts/", body, format="json")
+    assert (third.status_code, third.json()) == (200, first.json())
+    assert counts() == applied
+    assert system_facts_apply_received() == 0
     assert StatusFact.objects.count() == 1
     assert Order.objects.get(pk=order.pk).status == Milestone.PICKED_PACKED
 
@@ -118,43 +152,42 @@ def test_same_key_twice_in_one_batch_is_one_fact(reporter: User) -> None:
     order = OrderFactory.create()
     body = fact("k-1", {"id": order.pk}, raw="PACKED")
     response = api(reporter).post("/api/v1/facts/", [body, body], format="json")
-    assert response.status_code == 201
+    assert response.status_code == 202
     first, second = response.json()
-    assert first == second
-    assert StatusFact.objects.count() == 1
+    assert first == second == accepted("k-1", order.pk)
     assert SystemFactReceipt.objects.count() == 1
+    assert system_facts_apply_received() == 1
+    assert StatusFact.objects.count() == 1
 
 
 @pytest.mark.django_db
 def test_outcomes_late_unmapped_and_duplicate(reporter: User) -> None:
     order = OrderFactory.create()
     client = api(reporter)
-    client.post("/api/v1/facts/", fact("k-1", {"id": order.pk}, raw="PACKED"), format="json")
-    late = client.post("/api/v1/facts/", fact("k-2", {"id": order.pk}, raw="ALLOCATED",
-                       occurred_at="2026-05-01T09:00:00+08:00"), format="json")  # fmt: skip
-    unmapped = client.post(
-        "/api/v1/facts/", fact("k-3", {"id": order.pk}, raw="WEIGHED"), format="json"
-    )
-    # The same statement as k-1 under a new key: answered with the stored fact.
-    duplicate = client.post(
-        "/api/v1/facts/", fact("k-4", {"id": order.pk}, raw="PACKED"), format="json"
-    )
+
+    def report(body: dict[str, Any]) -> dict[str, Any]:
+        assert client.post("/api/v1/facts/", body, format="json").status_code == 202
+        assert system_facts_apply_received() == 1
+        return SystemFactReceipt.objects.get(key=body["key"]).result
+
+    report(fact("k-1", {"id": order.pk}, raw="PACKED"))
+    late = report(fact("k-2", {"id": order.pk}, raw="ALLOCATED",
+                       occurred_at="2026-05-01T09:00:00+08:00"))  # fmt: skip
+    unmapped = report(fact("k-3", {"id": order.pk}, raw="WEIGHED"))
+    # The same statement as k-1 under a new key: its result names the stored fact.
+    duplicate = report(fact("k-4", {"id": order.pk}, raw="PACKED"))
     packed = StatusFact.objects.get(raw_status="PACKED")
-    assert (late.status_code, late.json()["outcome"], late.json()["milestone"]) == (
-        201, "late", "stock_locked",
-    )  # fmt: skip
-    assert (unmapped.status_code, unmapped.json()["outcome"], unmapped.json()["milestone"]) == (
-        201, "unmapped", None,
-    )  # fmt: skip
-    assert duplicate.status_code == 200
-    assert duplicate.json() == {
+    assert (late["outcome"], late["milestone"]) == ("late", "stock_locked")
+    assert (unmapped["outcome"], unmapped["milestone"]) == ("unmapped", None)
+    assert duplicate == {
         "id": packed.pk, "order": order.pk, "outcome": "duplicate", "milestone": "picked_packed",
     }  # fmt: skip
     assert StatusFact.objects.count() == 3
     assert Order.objects.get(pk=order.pk).status == Milestone.PICKED_PACKED
 
 
-def _batch_statements(reporter: User, size: int, prefix: str) -> tuple[int, list[Any]]:
+def _batch_statements(reporter: User, size: int, prefix: str) -> tuple[int, int, list[Any]]:
+    """(statements of the request, statements of applying its facts, the answers)."""
     orders = Order.objects.bulk_create(
         Order(channel="shop-1", external_id=f"{prefix}-{n}") for n in range(size)
     )
@@ -168,29 +201,38 @@ def _batch_statements(reporter: User, size: int, prefix: str) -> tuple[int, list
         for n, order in enumerate(orders)
     ]
     client = api(reporter)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as request:
         response = client.post("/api/v1/facts/", body, format="json")
-    assert response.status_code == 201
-    return len(queries), response.json()
+    assert response.status_code == 202
+    stores = [q for q in request.captured_queries if "INSERT INTO" in q["sql"]]
+    assert len(stores) == 1  # every fact of the request stored by one statement
+    assert SystemFactReceipt.objects.filter(status=ReceiptStatus.RECEIVED).count() == size
+    with CaptureQueriesContext(connection) as applying:
+        assert system_facts_apply_received(limit=500) == size
+    return len(request), len(applying), response.json()
 
 
 @pytest.mark.django_db
 def test_batch_of_500_costs_the_statements_of_50(
     reporter: User, django_assert_max_num_queries: Any
 ) -> None:
-    small, _answers = _batch_statements(reporter, 50, "a")
-    # The request's own statements plus a fixed few per flush for each listener (write-back,
-    # courier subscription, allocation, stock, the consistency rules): never per fact.
+    small_request, small_apply, _answers = _batch_statements(reporter, 50, "a")
+    # The request: DRF's token look-up and the one storing statement. Applying: a fixed few per
+    # flush for each listener (write-back, courier subscription, allocation, stock, the
+    # consistency rules): never per fact.
     with django_assert_max_num_queries(40):
-        large, answers = _batch_statements(reporter, 500, "b")
-    assert large == small
+        large_request, large_apply, answers = _batch_statements(reporter, 500, "b")
+    assert large_apply == small_apply
+    # The account is read (two statements) by the first request of the process only.
+    assert (small_request, large_request) == (4, 2)
     assert len(answers) == 500
-    assert {answer["outcome"] for answer in answers} == {"applied"}
-    assert [answer["order"] for answer in answers] == list(
+    expected = list(
         Order.objects.filter(external_id__startswith="b-")
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    assert answers == [accepted(f"b-{n}", pk) for n, pk in enumerate(expected)]
+    assert {r.result["outcome"] for r in SystemFactReceipt.objects.all()} == {"applied"}
     assert StatusFact.objects.count() == 550
     assert (
         Order.objects.filter(
@@ -212,8 +254,18 @@ def test_batch_answers_in_request_order(reporter: User) -> None:
         ],
         format="json",
     )
-    assert response.status_code == 201
-    assert [(a["order"], a["outcome"], a["milestone"]) for a in response.json()] == [
+    assert response.status_code == 202
+    assert response.json() == [
+        accepted("k-2", second.pk),
+        accepted("k-1", first.pk),
+        accepted("k-3", None),
+    ]
+    assert system_facts_apply_received() == 3
+    results = {r.key: r.result for r in SystemFactReceipt.objects.all()}
+    assert [
+        (results[k]["order"], results[k]["outcome"], results[k]["milestone"])
+        for k in ("k-2", "k-1", "k-3")
+    ] == [
         (second.pk, "applied", "picked_packed"),
         (first.pk, "applied", "handed_over"),
         (None, "waiting", "handed_over"),
@@ -227,9 +279,9 @@ def test_unknown_order_waits_and_is_applied_once_when_it_arrives(
     body = fact("k-1", {"channel": "test-shop", "external_id": "A1"},
                 carrier="jd", tracking_number="JD1")  # fmt: skip
     waiting = api(reporter).post("/api/v1/facts/", body, format="json")
-    assert (waiting.status_code, waiting.json()) == (
-        202, {"id": None, "order": None, "outcome": "waiting", "milestone": "handed_over"},
-    )  # fmt: skip
+    assert (waiting.status_code, waiting.json()) == (202, accepted("k-1", None))
+    assert system_facts_apply_received() == 1
+    assert SystemFactReceipt.objects.get().status == ReceiptStatus.WAITING
     assert StatusFact.objects.count() == 0
     assert Order.objects.count() == 0
 
@@ -260,12 +312,13 @@ def test_unknown_order_waits_and_is_applied_once_when_it_arrives(
     assert actions[0] == "order.created"
     assert actions.count("order.tracking_set") == 1
 
-    # The same key again now answers with the applied fact; nothing is written.
+    assert receipt.result == {
+        "id": row.pk, "order": order.pk, "outcome": "applied", "milestone": "handed_over",
+    }  # fmt: skip
+    # The same key again gets the same answer; nothing is written.
     before = counts()
     again = api(reporter).post("/api/v1/facts/", body, format="json")
-    assert (again.status_code, again.json()) == (
-        200, {"id": row.pk, "order": order.pk, "outcome": "applied", "milestone": "handed_over"},
-    )  # fmt: skip
+    assert (again.status_code, again.json()) == (200, accepted("k-1", None))
     # A later message for the order does not apply the fact a second time.
     update = order_body({"id": "A1", "status": "PAID", "at": "2026-05-01T10:05:00+08:00"})
     client.post("/hooks/test-shop/", data=update, content_type="application/json",
@@ -375,8 +428,9 @@ def test_erp_without_warehouse_and_superuser_report_for_every_warehouse(
     order = OrderFactory.create(warehouse=WarehouseFactory.create(code="WH-BJ"))
     body = {**fact("k-1", {"id": order.pk}, raw="APPROVED"), "system": "erp-k3"}
     response = api(admin).post("/api/v1/facts/", body, format="json")
-    assert response.status_code == 201
-    assert response.json()["outcome"] == "applied"
+    assert (response.status_code, response.json()) == (202, accepted("k-1", order.pk))
+    assert system_facts_apply_received() == 1
+    assert SystemFactReceipt.objects.get().result["outcome"] == "applied"
     assert Order.objects.get(pk=order.pk).status == Milestone.STOCK_LOCKED
 
 
@@ -464,7 +518,7 @@ def test_reporter_added_by_command_may_report(wms: ChannelAccount) -> None:
         call_command("system_reporter_add", "--system", "shop", "--user", "erp-bot")
     order = OrderFactory.create()
     response = api(user).post("/api/v1/facts/", fact("k-1", {"id": order.pk}), format="json")
-    assert response.status_code == 201
+    assert response.status_code == 202
 
 
 @pytest.mark.django_db

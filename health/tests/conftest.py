@@ -14,8 +14,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from channels_app.models import ChannelAccount, SystemReporter
+from channels_app.models import ChannelAccount, SystemFactReceipt, SystemReporter
 from channels_app.services import channel_account_create, inbox_process_pending
+from channels_app.services.system_facts import system_facts_apply_received
 from channels_app.tests.conftest import account, hook_headers, order_body, test_adapter
 from orderhub.models import Warehouse
 from tests.factories import WarehouseFactory
@@ -61,8 +62,10 @@ class Flow:
             "occurred_at": at.isoformat(), **extra,
         }  # fmt: skip
         response = client.post("/api/v1/facts/", body, format="json")
-        assert response.status_code == 201, response.content
-        return response.json()
+        assert response.status_code == 202, response.content
+        # Stored first; the worker's task applies it. What it did, as the receipt keeps it.
+        assert system_facts_apply_received() == 1
+        return SystemFactReceipt.objects.get(key=body["key"]).result
 
     def stock(self, sku: str, on_hand: int, wms: str = "wms-sh", warehouse: str = "WH-SH") -> None:
         """The WMS reports what it holds through ``POST /api/v1/stock/``."""

@@ -15,6 +15,8 @@ INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
 # Transient failures are retried with backoff up to this many attempts, then failed_terminal.
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
 INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+# Facts the facts API stored, applied per transaction by the worker (channels.facts_apply).
+FACTS_BATCH_SIZE = env.int("FACTS_BATCH_SIZE", default=500)
 # --- emergency intake journal (README: When the database is down) -------------------------
 # Where the edge journals deliveries while the database cannot take them (local to the host).
 JOURNAL_DIR = env.str("JOURNAL_DIR", default=str(VAR_DIR / "journal"))

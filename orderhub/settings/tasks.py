@@ -42,6 +42,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("INBOX_DRAIN_INTERVAL_SECONDS", default=1.0),
         "options": {"expires": 5},
     },
+    "channels-facts-apply": {
+        "task": "channels.facts_apply",
+        "schedule": env.float("FACTS_APPLY_INTERVAL_SECONDS", default=1.0),
+        "options": {"expires": 5},
+    },
     "traceability-ledger-seal": {
         "task": "traceability.ledger_seal",
         "schedule": LEDGER_SEAL_INTERVAL_SECONDS,
