@@ -57,6 +57,7 @@ urlpatterns += i18n_patterns(
     path("otp/verify/", otp_verify_view, name="otp_verify"),
     path("admin/", admin.site.urls),
     path("trace/", include("traceability.urls")),
+    path("board/", include("health.board_urls")),
     prefix_default_language=False,
 )
 

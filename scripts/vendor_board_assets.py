@@ -64,7 +64,8 @@ def decode_china(raw: dict[str, Any]) -> dict[str, Any]:
         offsets = geometry["encodeOffsets"]
         if geometry["type"] == "Polygon":
             coordinates: list[Any] = [
-                decode_ring(ring, offsets[i], scale) for i, ring in enumerate(geometry["coordinates"])
+                decode_ring(ring, offsets[i], scale)
+                for i, ring in enumerate(geometry["coordinates"])
             ]
         else:
             coordinates = [
