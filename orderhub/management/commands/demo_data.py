@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from health.demo import demo_feedback_load
 from orderhub.demo import demo_load
 from orderhub.models import Warehouse
 
@@ -50,6 +51,8 @@ class Command(BaseCommand):
             f"warehouses: {summary.warehouses}, products: {summary.products}, "
             f"orders created: {summary.orders_created}, orders in database: {summary.orders_total}"
         )
+        feedback = demo_feedback_load(seed=options["seed"])
+        self.stdout.write(f"reviews, complaints and returns created: {feedback}")
         credentials = self._logins()
         for line in credentials:
             self.stdout.write(self.style.SUCCESS(line))
