@@ -6,7 +6,8 @@ Target: board p95 <= 300 ms.
 Runs against its own database (``orderhub_board_bench`` on the embedded server, or
 ``BENCH_DATABASE_URL``). The default is a short run: ``BOARD_BENCH_ORDERS=100000`` orders with
 ``BOARD_BENCH_FACTS_PER_ORDER=10`` facts each; the issue's size is
-``BOARD_BENCH_ORDERS=1000000``. ``BOARD_BENCH_RUNS`` (default 15) board loads are timed.
+``BOARD_BENCH_ORDERS=1000000``. ``BOARD_BENCH_RUNS`` (default 15) board loads are timed;
+``BOARD_BENCH_RESET=1`` empties the bench database's orders first (one transaction loads all).
 Rows are bulk-loaded server-side (``INSERT ... SELECT generate_series``), spread over the last
 30 days, then ANALYZEd.
 """
@@ -123,7 +124,7 @@ def load(cursor: object, orders: int, facts_per_order: int) -> None:
         "SELECT CASE WHEN o.id %% 100 = 0 THEN 'sync_lag' ELSE 'ghost_shipment' END, o.id, "
         "'order', 'order:' || o.id, o.placed_at + interval '1 hour', o.placed_at, "
         "o.placed_at + interval '2 days', CASE WHEN o.id %% 100 = 0 THEN NULL "
-        "ELSE o.placed_at + interval '1 hour' + make_interval(mins => o.id %% 30) END, "
+        "ELSE o.placed_at + interval '1 hour' + make_interval(mins => (o.id %% 30)::int) END, "
         "CASE WHEN o.id %% 100 = 0 THEN '' ELSE 'auto' END, '', "
         "'{\"facts\": [\"bench\"]}', '[]' FROM orderhub_order o "
         "WHERE o.id BETWEEN %s AND %s AND o.id %% 100 IN (0, 1, 2) AND o.external_id LIKE 'BB%%'",
@@ -167,8 +168,13 @@ def run() -> None:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    with connection.cursor() as cursor:
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if os.environ.get("BOARD_BENCH_RESET"):
+            cursor.execute("TRUNCATE orderhub_order CASCADE")
         load(cursor, ORDERS, FACTS_PER_ORDER)
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT count(*) FROM orderhub_order), (SELECT count(*) FROM "
             "orderhub_statusfact), (SELECT count(*) FROM health_anomaly WHERE resolved_at IS "
@@ -178,6 +184,15 @@ def run() -> None:
     print(f"database: {orders:,} orders, {facts:,} status facts, {open_anomalies:,} open "
           f"anomalies, {feedback:,} reviews/complaints", flush=True)  # fmt: skip
     setup_test_environment()
+    from django.conf import settings
+    from django.test import override_settings
+
+    # No collectstatic for a bench run: static URLs without the deployed manifest.
+    plain = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    override_settings(STORAGES=plain).enable()  # fmt: skip
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", password=None
     )

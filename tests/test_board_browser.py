@@ -33,7 +33,8 @@ CHART_SERIES = """(kind) => {
 # The provinces the complaints name, each checked against the shipped map's region names.
 MAP_NAMES = """() => {
   const data = JSON.parse(document.getElementById("map-data").textContent).data;
-  const known = new Set(window.echarts.getMap("china").geoJSON.features.map(f => f.properties.name));
+  const features = window.echarts.getMap("china").geoJSON.features;
+  const known = new Set(features.map(f => f.properties.name));
   return data.map(d => [d.name, known.has(d.name)]);
 }"""
 
