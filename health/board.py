@@ -17,13 +17,12 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from health.board_services import score_weights_get
 from health.models import Anomaly, Feedback
 from health.score import (
     COMPONENTS,
     SubjectScore,
     health_score_trend,
-    health_scores,
+    health_scores_both,
     local_zone,
     window_for,
 )
@@ -183,10 +182,10 @@ def top_abnormal_panel(*, now: datetime, scope: BoardScope) -> list[TopEntry]:
             TopEntry(
                 anomaly=anomaly,
                 order=anomaly.order,
-                risk=anomaly.risk,  # type: ignore[attr-defined]
+                risk=anomaly.risk,
                 url=board_order_url(anomaly.order.pk),
                 snapshot=snapshots.get(anomaly.order.pk, []),
-                last_decision=anomaly.last_decision or "",  # type: ignore[attr-defined]
+                last_decision=anomaly.last_decision or "",
             )
         )
     return entries
@@ -265,20 +264,14 @@ class ScoreRow:
 
 def score_panel(*, now: datetime, scope: BoardScope) -> list[ScoreRow]:
     """Every channel's and warehouse's score today and in the last hour with its components.
-    Seventeen statements (the weights, then four per scope and window)."""
-    weights = score_weights_get()
-    rows: list[ScoreRow] = []
-    for subject_scope in ("channel", "warehouse"):
-        found: dict[str, dict[str, SubjectScore]] = {}
-        for window in ("day", "hour"):
-            span = window_for(now, window)
-            scores = health_scores(scope=subject_scope, start=span.start, end=span.end,
-                                   warehouse_ids=scope.warehouse_ids, weights=weights)  # fmt: skip
-            found[window] = {key[0]: value for key, value in scores.items()}
-        for subject in sorted(set(found["day"]) | set(found["hour"])):
-            rows.append(ScoreRow(subject_scope, subject, found["day"].get(subject),
-                                 found["hour"].get(subject)))  # fmt: skip
-    return rows
+    Five statements (the weights, then one per component for both scopes and windows)."""
+    scores = health_scores_both(now=now, warehouse_ids=scope.warehouse_ids)
+    subjects = sorted({(key[0], key[1]) for key in scores})
+    return [
+        ScoreRow(subject_scope, subject, scores.get((subject_scope, subject, "day")),
+                 scores.get((subject_scope, subject, "hour")))
+        for subject_scope, subject in subjects
+    ]  # fmt: skip
 
 
 __all__ = ["COMPONENTS"]

@@ -317,3 +317,87 @@ def score_component_orders(
 
 
 assert set(COMPONENTS) == set(WEIGHT_FIELDS)
+
+
+# --- both scopes and both windows at once (the board's scores panel) -------------------------
+_PANEL_PARTS: dict[str, tuple[str, str, str, str]] = {
+    # component: (FROM ..., time column, "good" condition, extra WHERE)
+    "sync_timeliness": (
+        "orderhub_statusfact f JOIN orderhub_order o ON o.id = f.order_id",
+        "f.received_at",
+        "f.received_at - f.occurred_at <= %(sync_window)s",
+        " AND f.milestone <> ''",
+    ),
+    "tracking_completeness": (
+        "orderhub_order o",
+        "o.shipped_at",
+        "o.tracking_number <> '' AND EXISTS (SELECT 1 FROM orderhub_trackingevent t "
+        "WHERE t.order_id = o.id)",
+        "",
+    ),
+    "positive_reviews": (
+        "health_feedback fb JOIN orderhub_order o ON o.id = fb.order_id",
+        "fb.occurred_at",
+        "fb.positive",
+        " AND fb.kind = 'review' AND fb.positive IS NOT NULL",
+    ),
+    "returns": (
+        "health_feedback fb JOIN orderhub_order o ON o.id = fb.order_id",
+        "fb.occurred_at",
+        "true",
+        " AND fb.kind = 'return'",
+    ),
+}
+
+
+def panel_component_sql(component: str, *, scoped: bool) -> str:
+    """One statement for a component over both windows and both scopes: rows (is_channel,
+    subject, day good, day total, hour good, hour total), grouped by channel and by
+    warehouse with GROUPING SETS."""
+    source, column, good, extra = _PANEL_PARTS[component]
+    where = " AND o.warehouse_id = ANY(%(warehouse_ids)s)" if scoped else ""
+    day = f"{column} >= %(day_start)s"
+    hour = f"{column} >= %(hour_start)s"
+    return (
+        "SELECT GROUPING(o.channel) = 0, COALESCE(o.channel, w.code), "  # noqa: S608 - constant fragments
+        f"count(*) FILTER (WHERE {day} AND {good}), count(*) FILTER (WHERE {day}), "
+        f"count(*) FILTER (WHERE {hour} AND {good}), count(*) FILTER (WHERE {hour}) "
+        f"FROM {source} LEFT JOIN orderhub_warehouse w ON w.id = o.warehouse_id "
+        f"WHERE {column} >= LEAST(%(day_start)s, %(hour_start)s) AND {column} < %(end)s"
+        f"{extra}{where} GROUP BY GROUPING SETS ((o.channel), (w.code))"
+    )
+
+
+def health_scores_both(
+    *,
+    now: datetime,
+    warehouse_ids: Sequence[int] | None = None,
+    weights: ScoreWeights | None = None,
+) -> dict[tuple[str, str, str], SubjectScore]:
+    """Every channel's and warehouse's score today and in the last hour, keyed by (scope,
+    subject, window): the same values as ``health_score`` for each, in four statements."""
+    weights = weights if weights is not None else score_weights_get()
+    params: dict[str, Any] = {
+        "day_start": window_for(now, "day").start,
+        "hour_start": window_for(now, "hour").start,
+        "end": now,
+        "sync_window": timedelta(seconds=weights.sync_window_seconds),
+        "warehouse_ids": list(warehouse_ids) if warehouse_ids is not None else None,
+    }
+    counts: dict[tuple[str, str, str], dict[str, Ratio]] = {}
+    with connection.cursor() as cursor:
+        for name in _PANEL_PARTS:
+            cursor.execute(panel_component_sql(name, scoped=warehouse_ids is not None), params)
+            for is_channel, subject, day_good, day_total, hour_good, hour_total in cursor:
+                if subject is None:  # orders without a warehouse, in the warehouse set
+                    continue
+                scope = "channel" if is_channel else "warehouse"
+                for window, ratio in (("day", Ratio(day_good, day_total)),
+                                      ("hour", Ratio(hour_good, hour_total))):  # fmt: skip
+                    if ratio.total:
+                        counts.setdefault((scope, str(subject), window), {})[name] = ratio
+    scores = {}
+    for key in sorted(counts):
+        components = _components(counts[key])
+        scores[key] = SubjectScore(key[1], combine(components, weights), components, counts[key])
+    return scores

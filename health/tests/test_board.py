@@ -126,7 +126,7 @@ def test_trends_and_scores_statement_counts(
         world["a_urgent"].opened_at
         < board.window_for(world["now"], "day").start - timedelta(days=6)
     )
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(5):
         rows = board.score_panel(now=world["now"], scope=everywhere())
     assert {(row.scope, row.subject) for row in rows} == {
         ("channel", "tmall"),
@@ -152,7 +152,7 @@ def gz_manager(world: dict[str, Any]) -> Client:
 
 @pytest.mark.parametrize(
     ("panel", "statements"),
-    [("funnel", 2), ("top", 2), ("map", 1), ("trends", 6), ("scores", 17)],
+    [("funnel", 2), ("top", 2), ("map", 1), ("trends", 6), ("scores", 5)],
 )
 def test_each_panel_url_answers_with_its_bounded_statements(
     world: dict[str, Any], ops: Client, django_assert_num_queries: Any, panel: str, statements: int
@@ -167,7 +167,8 @@ def test_board_page_lists_every_panel_url(world: dict[str, Any], ops: Client) ->
     page = ops.get("/en/board/").content.decode()
     for panel in board_panels():
         assert f'hx-get="/en/board/panel/{panel}/"' in page
-    assert "vendor/echarts/echarts.min.js" in page and "<script>" not in page
+    assert "vendor/echarts/echarts.min.js" in page
+    assert "<script>" not in page
 
 
 def board_panels() -> tuple[str, ...]:
@@ -210,8 +211,8 @@ def test_review_button_records_the_decision_with_a_ledger_event(
     assert response.status_code == 200
     assert 'data-decision="false_alarm"' in response.content.decode()
     review = AnomalyReview.objects.get()
-    assert (review.anomaly_id, review.order_id, review.decision, review.reviewed_by.username) == (
-        target.pk, world["calm"].pk, "false_alarm", "ops"
+    assert (review.anomaly_id, review.order_id, review.decision, review.reviewed_by_id) == (
+        target.pk, world["calm"].pk, "false_alarm", User.objects.get(username="ops").pk
     )  # fmt: skip
     event = LedgerEvent.objects.get(action="health.anomaly_reviewed")
     assert (event.actor, event.order_id, event.after["decision"]) == ("ops", world["calm"].pk,
@@ -241,5 +242,6 @@ def test_warehouse_listed_on_the_page_only_their_own(
     world: dict[str, Any], gz_manager: Client
 ) -> None:
     page = gz_manager.get("/en/board/").content.decode()
-    assert 'value="WH-GZ"' in page and 'value="WH-SH"' not in page
+    assert 'value="WH-GZ"' in page
+    assert 'value="WH-SH"' not in page
     assert isinstance(world["sh"], Warehouse)

@@ -19,6 +19,7 @@ from health.score import (
     health_score_daily,
     health_score_trend,
     health_scores,
+    health_scores_both,
     score_component_orders,
     window_for,
 )
@@ -216,3 +217,21 @@ def test_a_review_without_a_verdict_takes_it_from_the_stars(data: dict[str, Any]
         True,
         False,
     ]
+
+
+def test_the_board_panels_four_statements_give_the_same_scores(
+    data: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    weights = ScoreWeights()
+    with django_assert_num_queries(4):
+        both = health_scores_both(now=NOW, weights=weights)
+    expected = {
+        (scope, subject, window): value
+        for scope in ("channel", "warehouse")
+        for window in ("day", "hour")
+        for subject, value in health_score(NOW, scope, window=window).items()
+    }
+    assert both == expected
+    assert both[("warehouse", "WH-A", "day")].score == 68.5
+    limited = health_scores_both(now=NOW, warehouse_ids=[data["wh_b"].pk], weights=weights)
+    assert sorted(limited) == [("channel", "jd", "day"), ("warehouse", "WH-B", "day")]
