@@ -219,7 +219,7 @@ class TrendDay:
 def trends_panel(*, now: datetime, scope: BoardScope, days: int = TREND_DAYS) -> list[TrendDay]:
     """Per local day of the last ``days``: the overall health score, anomalies opened and
     resolved, and the median minutes from opening to resolution of those resolved that day
-    (the recovery cycle of one anomaly). Six statements (the score's five, one here)."""
+    (the recovery cycle of one anomaly). Seven statements (the score's six, one here)."""
     scores = health_score_trend(now, days=days, warehouse_ids=scope.warehouse_ids)
     start = window_for(now, "day").start - timedelta(days=days - 1)
     where = ""

@@ -54,7 +54,7 @@ def board_scoped(view: View) -> View:
 
 
 def _scope(request: HttpRequest) -> board.BoardScope:
-    return request.board_scope  # type: ignore[attr-defined, no-any-return]
+    return request.board_scope  # type: ignore[attr-defined]
 
 
 @require_GET

@@ -252,3 +252,50 @@ class ScoreWeights(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class ScoreDaily(models.Model):
+    """The health score's counts of one past local day for one (channel, warehouse) pair,
+    kept by ``health.board_services.score_daily_rollup`` so the board's trend reads rows
+    instead of aggregating a week of facts per view. Derived data: recomputed, never edited."""
+
+    day = models.DateField(_("day"))
+    channel = models.CharField(_("channel"), max_length=64)
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    sync_good = models.PositiveIntegerField(default=0)
+    sync_total = models.PositiveIntegerField(default=0)
+    tracking_good = models.PositiveIntegerField(default=0)
+    tracking_total = models.PositiveIntegerField(default=0)
+    reviews_good = models.PositiveIntegerField(default=0)
+    reviews_total = models.PositiveIntegerField(default=0)
+    returns = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily score counts")
+        verbose_name_plural = _("daily score counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "warehouse"], nulls_distinct=False,
+                name="scoredaily_unique_day_subject",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel} {self.warehouse_id or '-'}"
+
+
+class ScoreDailyRun(models.Model):
+    """That a day was rolled up, and when (a day with no orders has no ``ScoreDaily`` rows)."""
+
+    day = models.DateField(_("day"), unique=True)
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("daily score roll-up")
+        verbose_name_plural = _("daily score roll-ups")
+
+    def __str__(self) -> str:
+        return f"{self.day}"

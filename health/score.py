@@ -31,9 +31,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Sum
 
 from health.board_services import WEIGHT_FIELDS, score_weights_get
-from health.models import ScoreWeights
+from health.models import ScoreDaily, ScoreWeights
 
 SCOPES = ("channel", "warehouse", "all")
 COMPONENTS = ("sync_timeliness", "tracking_completeness", "positive_reviews", "no_returns")
@@ -239,13 +240,35 @@ def health_score_daily(now: datetime, scope: str) -> dict[str, float | None]:
 def health_score_trend(
     now: datetime, *, days: int = 7, warehouse_ids: Sequence[int] | None = None
 ) -> list[tuple[date, float | None]]:
-    """The overall score of each of the last ``days`` local days (today included)."""
-    today = window_for(now, "day").start
-    start = today - timedelta(days=days - 1)
-    scores = health_scores(scope="all", start=start, end=now, by_day=True,
-                           warehouse_ids=warehouse_ids)  # fmt: skip
-    by_day = {key[1]: value.score for key, value in scores.items()}
-    first = today.date() - timedelta(days=days - 1)
+    """The overall score of each of the last ``days`` local days (today included): past days
+    from the daily roll-up (``ScoreDaily``; a day not rolled up yet has ``None``), today
+    aggregated live. Six statements (weights, roll-up, today's four)."""
+    weights = score_weights_get()
+    today_start = window_for(now, "day").start
+    today = today_start.date()
+    first = today - timedelta(days=days - 1)
+    rolled = ScoreDaily.objects.filter(day__gte=first, day__lt=today)
+    if warehouse_ids is not None:
+        rolled = rolled.filter(warehouse_id__in=list(warehouse_ids))
+    sums = rolled.values("day").annotate(
+        sync_good=Sum("sync_good"), sync_total=Sum("sync_total"),
+        tracking_good=Sum("tracking_good"), tracking_total=Sum("tracking_total"),
+        reviews_good=Sum("reviews_good"), reviews_total=Sum("reviews_total"),
+        returns=Sum("returns"),
+    ).order_by()  # fmt: skip
+    by_day: dict[date, float | None] = {}
+    for row in sums:
+        counts = {
+            "sync_timeliness": Ratio(row["sync_good"], row["sync_total"]),
+            "tracking_completeness": Ratio(row["tracking_good"], row["tracking_total"]),
+            "positive_reviews": Ratio(row["reviews_good"], row["reviews_total"]),
+            "returns": Ratio(row["returns"], row["returns"]),
+        }
+        by_day[row["day"]] = combine(_components(counts), weights)
+    live = health_scores(scope="all", start=today_start, end=now,
+                         warehouse_ids=warehouse_ids, weights=weights)  # fmt: skip
+    for value in live.values():
+        by_day[today] = value.score
     return [(first + timedelta(days=n), by_day.get(first + timedelta(days=n)))
             for n in range(days)]  # fmt: skip
 

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from health.demo import demo_feedback_load
 from health.models import Anomaly, AnomalyReview
+from health.rollup import score_daily_rollup, score_rollup_due
 from orderhub.demo import demo_load
 from orderhub.models import Warehouse
 from traceability.models import LedgerEvent
@@ -43,6 +44,8 @@ MAP_NAMES = """() => {
 def demo() -> dict[str, Any]:
     demo_load(orders=150, now=timezone.now())
     demo_feedback_load()
+    for day in score_rollup_due(now=timezone.now()):
+        score_daily_rollup(day=day)
     User = get_user_model()
     User.objects.create_superuser("ops", password="s3cret-pass")
     manager = User.objects.create_user("wh-sh", password="s3cret-pass", is_staff=True)

@@ -3,7 +3,7 @@ per warehouse, per day and last hour, the editable weights, and the drill-down."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from health.board_services import FeedbackIn, feedback_record, score_weights_update
-from health.models import Feedback, ScoreWeights
+from health.models import Feedback, ScoreDaily, ScoreDailyRun, ScoreWeights
+from health.rollup import score_daily_rollup, score_rollup_due
 from health.score import (
     health_score,
     health_score_daily,
@@ -138,12 +140,35 @@ def test_a_warehouse_user_scope_counts_only_its_orders(data: dict[str, Any]) -> 
     assert {subject: value.score for subject, value in scores.items()} == {"jd": 100.0}
 
 
-def test_trend_per_local_day(data: dict[str, Any]) -> None:
-    trend = health_score_trend(NOW, days=3)
+def test_trend_reads_past_days_from_the_rollup_and_today_live(
+    data: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    # before any roll-up: only today, aggregated live
+    with django_assert_num_queries(6):
+        trend = health_score_trend(NOW, days=3)
     assert [day.isoformat() for day, _score in trend] == ["2026-06-13", "2026-06-14", "2026-06-15"]
+    assert [score for _day, score in trend] == [None, None, 71.8]
+    assert score_rollup_due(now=NOW, days=3) == [date(2026, 6, 14), date(2026, 6, 13)]
+    assert score_daily_rollup(day=date(2026, 6, 14)) == 1
+    assert score_daily_rollup(day=date(2026, 6, 13)) == 0
+    assert score_daily_rollup(day=date(2026, 6, 14)) == 1  # again: replaced, not added
+    row = ScoreDaily.objects.get()
+    assert (row.channel, row.warehouse_id, row.sync_good, row.sync_total, row.reviews_good,
+            row.reviews_total, row.tracking_total, row.returns) == (
+        "tmall", data["wh_a"].pk, 0, 1, 0, 1, 0, 0)  # fmt: skip
     # today: sync 5/6 over both channels, tracking 0.5, reviews 0.8, returns 0.75
     # yesterday: one late fact (0) and one bad review (0)
-    assert [score for _day, score in trend] == [None, 0.0, 71.8]
+    assert [score for _day, score in health_score_trend(NOW, days=3)] == [None, 0.0, 71.8]
+    limited = health_score_trend(NOW, days=3, warehouse_ids=[data["wh_b"].pk])
+    assert [score for _day, score in limited] == [None, None, 100.0]
+    # yesterday is always due again (late facts); an earlier day once rolled up is not
+    assert score_rollup_due(now=NOW, days=3) == [date(2026, 6, 14)]
+
+
+def test_today_is_never_rolled_up() -> None:
+    with pytest.raises(ValueError, match="not over yet"):
+        score_daily_rollup(day=timezone.localdate())
+    assert not ScoreDailyRun.objects.exists()
 
 
 def test_weights_edited_with_history_and_ledger(data: dict[str, Any]) -> None:

@@ -78,6 +78,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEALTH_SWEEP_INTERVAL_SECONDS,
         "options": {"expires": 10},
     },
+    "health-score-daily-rollup": {
+        "task": "health.score_daily_rollup",
+        "schedule": env.float("SCORE_ROLLUP_INTERVAL_SECONDS", default=3600.0),
+        "options": {"expires": 1800},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),
