@@ -181,6 +181,14 @@ def run() -> None:
             "NULL), (SELECT count(*) FROM health_feedback)"
         )
         orders, facts, open_anomalies, feedback = cursor.fetchone()
+    from django.utils import timezone
+
+    from health.rollup import score_daily_rollup, score_rollup_due
+
+    started = time.monotonic()
+    for day in score_rollup_due(now=timezone.now()):
+        score_daily_rollup(day=day)
+    print(f"  rolled up the past 6 days in {time.monotonic() - started:.0f} s", flush=True)
     print(f"database: {orders:,} orders, {facts:,} status facts, {open_anomalies:,} open "
           f"anomalies, {feedback:,} reviews/complaints", flush=True)  # fmt: skip
     setup_test_environment()

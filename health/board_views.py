@@ -143,7 +143,7 @@ def _panel_render(request: HttpRequest, name: str) -> HttpResponse:
 def board_review(request: HttpRequest, anomaly_id: int) -> HttpResponseBase:
     """The review button: records the decision (only on an anomaly of an order in scope)."""
     scope = _scope(request)
-    visible = Anomaly.objects.filter(pk=anomaly_id, order__in=scope.orders()).exists()
+    visible = Anomaly.objects.filter(scope.order_filter(), pk=anomaly_id).exists()
     if not visible:
         raise Http404
     try:

@@ -73,7 +73,7 @@ def everywhere() -> board.BoardScope:
 def test_top_ten_ranked_by_risk_with_snapshot(
     world: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         entries = board.top_abnormal_panel(now=world["now"], scope=everywhere())
     assert [entry.anomaly.pk for entry in entries] == [
         world["a_urgent"].pk, world["a_calm"].pk, world["a_other"].pk
@@ -152,7 +152,7 @@ def gz_manager(world: dict[str, Any]) -> Client:
 
 @pytest.mark.parametrize(
     ("panel", "statements"),
-    [("funnel", 2), ("top", 2), ("map", 1), ("trends", 7), ("scores", 5)],
+    [("funnel", 2), ("top", 3), ("map", 1), ("trends", 7), ("scores", 5)],
 )
 def test_each_panel_url_answers_with_its_bounded_statements(
     world: dict[str, Any], ops: Client, django_assert_num_queries: Any, panel: str, statements: int
