@@ -172,7 +172,9 @@ def run() -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         if os.environ.get("BOARD_BENCH_RESET"):
-            cursor.execute("TRUNCATE orderhub_order CASCADE")
+            cursor.execute(
+                "TRUNCATE orderhub_order, health_scoredaily, health_scoredailyrun CASCADE"
+            )
         load(cursor, ORDERS, FACTS_PER_ORDER)
     with connection.cursor() as cursor:
         cursor.execute(
