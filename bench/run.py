@@ -23,6 +23,7 @@ BENCHMARKS = [
     "claims_bench",
     "journal_bench",
     "recovery_bench",
+    "board_bench",
 ]
 
 

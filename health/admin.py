@@ -12,12 +12,16 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from health.board_services import WEIGHT_FIELDS, score_weights_update, score_weights_validate
 from health.models import (
     Anomaly,
+    AnomalyReview,
     CategoryChapters,
+    Feedback,
     ReplenishmentOrder,
     RuleOverride,
     RuleSetting,
+    ScoreWeights,
 )
 from health.services import (
     anomaly_resolve,
@@ -130,6 +134,73 @@ class ReplenishmentOrderAdmin(SimpleHistoryAdmin):
             return queryset
         own = list(user.warehouses.values_list("pk", flat=True))
         return queryset.filter(warehouse_id__in=own) if own else queryset
+
+
+class _ScoreWeightsForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if all(name in data and data[name] is not None for name in WEIGHT_FIELDS):
+            try:
+                score_weights_validate({name: data[name] for name in WEIGHT_FIELDS})
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+
+@admin.register(ScoreWeights)
+class ScoreWeightsAdmin(SimpleHistoryAdmin):
+    """The health score's weights: edited here by a business user, saved by the service
+    (history row and ledger event); the four weights must add up to 1."""
+
+    form = _ScoreWeightsForm
+    list_display = ["code", *WEIGHT_FIELDS, "sync_window_seconds", "updated_at"]
+    fields = [*WEIGHT_FIELDS, "sync_window_seconds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not ScoreWeights.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = score_weights_update(
+            user=request.user,
+            sync_window_seconds=obj.sync_window_seconds,
+            **{name: getattr(obj, name) for name in WEIGHT_FIELDS},
+        )
+        obj.pk = row.pk
+
+
+@admin.register(AnomalyReview)
+class AnomalyReviewAdmin(admin.ModelAdmin[AnomalyReview]):
+    """Decisions taken on the board (read-only: recorded by the board's review button)."""
+
+    list_display = ["anomaly", "order", "decision", "reviewed_by", "reviewed_at"]
+    list_filter = ["decision"]
+    readonly_fields = [field.name for field in AnomalyReview._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnomalyReview]:
+        return super().get_queryset(request).filter(order__in=order_visible_to(request.user))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin[Feedback]):
+    """Reviews, complaints and returns the channels reported, with the raw payload."""
+
+    list_display = ["channel", "kind", "external_id", "order", "rating", "positive", "province",
+                    "occurred_at"]  # fmt: skip
+    list_filter = ["kind", "channel", "positive"]
+    search_fields = ["external_id", "order__external_id", "province"]
+    readonly_fields = [field.name for field in Feedback._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Feedback]:
+        return super().get_queryset(request).filter(order__in=order_visible_to(request.user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

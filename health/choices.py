@@ -20,3 +20,19 @@ class AnomalyKind(models.TextChoices):
 class Resolution(models.TextChoices):
     AUTO = "auto", _("Automatically: new evidence closed the gap")
     MANUAL = "manual", _("By a person")
+
+
+class ReviewDecision(models.TextChoices):
+    """What a person decided about an abnormal order on the board."""
+
+    CONFIRMED = "confirmed", _("Confirmed: needs handling")
+    FALSE_ALARM = "false_alarm", _("False alarm")
+    ESCALATED = "escalated", _("Escalated")
+
+
+class FeedbackKind(models.TextChoices):
+    """What a channel tells about an order after the sale."""
+
+    REVIEW = "review", _("Review")
+    COMPLAINT = "complaint", _("Complaint")
+    RETURN = "return", _("Return")

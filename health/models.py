@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from health.choices import AnomalyKind, Resolution
+from health.choices import AnomalyKind, FeedbackKind, Resolution, ReviewDecision
 
 
 class Anomaly(models.Model):
@@ -211,3 +213,153 @@ class ReplenishmentOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} +{self.quantity} ({self.status})"
+
+
+class AnomalyReview(models.Model):
+    """A person's decision about an abnormal order, taken on the board. Written only by
+    ``health.services.anomaly_review_record`` (which appends the ledger event)."""
+
+    anomaly = models.ForeignKey(
+        Anomaly, on_delete=models.CASCADE, related_name="reviews", verbose_name=_("anomaly")
+    )
+    order = models.ForeignKey(
+        "orderhub.Order", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="+", verbose_name=_("order"),
+    )  # fmt: skip
+    decision = models.CharField(_("decision"), max_length=16, choices=ReviewDecision.choices)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("reviewed by"),
+    )  # fmt: skip
+    reviewed_at = models.DateTimeField(_("reviewed at"))
+
+    class Meta:
+        verbose_name = _("anomaly review")
+        verbose_name_plural = _("anomaly reviews")
+        ordering = ["-reviewed_at", "-id"]
+        indexes = [
+            models.Index(fields=["anomaly", "reviewed_at"], name="anomalyreview_anomaly_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.anomaly_id}: {self.decision}"
+
+
+class Feedback(models.Model):
+    """A review, complaint or return a channel reported about an order, with its raw payload.
+
+    ``dedupe_key`` (the platform's own id of the review/complaint/return) makes the same
+    report arriving twice one row. ``province`` is the buyer's, as the order carries it.
+    """
+
+    channel = models.CharField(_("channel"), max_length=64)
+    order = models.ForeignKey(
+        "orderhub.Order", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="feedback", verbose_name=_("order"),
+    )  # fmt: skip
+    kind = models.CharField(_("kind"), max_length=16, choices=FeedbackKind.choices)
+    rating = models.PositiveSmallIntegerField(
+        _("rating (1-5)"), null=True, blank=True, help_text=_("Reviews only")
+    )
+    positive = models.BooleanField(_("positive"), null=True, blank=True)
+    province = models.CharField(_("province"), max_length=64, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"))
+    external_id = models.CharField(_("platform id"), max_length=128)
+    raw = models.JSONField(_("raw payload"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "kind", "external_id"], name="feedback_unique_platform_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "occurred_at"], name="feedback_kind_time_idx"),
+            models.Index(fields=["order"], name="feedback_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.kind} {self.external_id}"
+
+
+class ScoreWeights(models.Model):
+    """The health score's weights, edited by a business user in the admin (with history).
+    One row (``code="default"``); written only by ``health.services.score_weights_update``."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True, default="default")
+    sync_timeliness = models.DecimalField(
+        _("sync timeliness"), max_digits=4, decimal_places=3, default=Decimal("0.400")
+    )
+    tracking_completeness = models.DecimalField(
+        _("tracking completeness"), max_digits=4, decimal_places=3, default=Decimal("0.300")
+    )
+    positive_reviews = models.DecimalField(
+        _("positive review rate"), max_digits=4, decimal_places=3, default=Decimal("0.200")
+    )
+    no_returns = models.DecimalField(
+        _("1 - return rate"), max_digits=4, decimal_places=3, default=Decimal("0.100")
+    )
+    sync_window_seconds = models.PositiveIntegerField(_("mirrored within (seconds)"), default=90)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("health score weights")
+        verbose_name_plural = _("health score weights")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ScoreDaily(models.Model):
+    """The health score's counts of one past local day for one (channel, warehouse) pair,
+    kept by ``health.board_services.score_daily_rollup`` so the board's trend reads rows
+    instead of aggregating a week of facts per view. Derived data: recomputed, never edited."""
+
+    day = models.DateField(_("day"))
+    channel = models.CharField(_("channel"), max_length=64)
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    sync_good = models.PositiveIntegerField(default=0)
+    sync_total = models.PositiveIntegerField(default=0)
+    tracking_good = models.PositiveIntegerField(default=0)
+    tracking_total = models.PositiveIntegerField(default=0)
+    reviews_good = models.PositiveIntegerField(default=0)
+    reviews_total = models.PositiveIntegerField(default=0)
+    returns = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily score counts")
+        verbose_name_plural = _("daily score counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "warehouse"], nulls_distinct=False,
+                name="scoredaily_unique_day_subject",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel} {self.warehouse_id or '-'}"
+
+
+class ScoreDailyRun(models.Model):
+    """That a day was rolled up, and when (a day with no orders has no ``ScoreDaily`` rows)."""
+
+    day = models.DateField(_("day"), unique=True)
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("daily score roll-up")
+        verbose_name_plural = _("daily score roll-ups")
+
+    def __str__(self) -> str:
+        return f"{self.day}"

@@ -62,6 +62,7 @@ urlpatterns += i18n_patterns(
     path("warehouses/", include("orderhub.allocation.urls")),
     path("alerts/", include("health.alerts.urls")),
     path("", include("orderhub.staff.urls")),
+    path("board/", include("health.board_urls")),
     prefix_default_language=False,
 )
 

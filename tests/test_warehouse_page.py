@@ -48,7 +48,7 @@ def _staff_client(django_user_model: Any, name: str, *warehouses: Any) -> Client
 def test_claim_button_wins_the_order_and_the_other_warehouse_is_told_who_holds_it(
     django_user_model: Any,
 ) -> None:
-    sh, gz = WarehouseFactory(code="WH-SH"), WarehouseFactory(code="WH-GZ")
+    sh, gz = WarehouseFactory.create(code="WH-SH"), WarehouseFactory.create(code="WH-GZ")
     order = _stock_locked("DY-7001")
     shanghai = _staff_client(django_user_model, "wh-sh", sh)
     guangzhou = _staff_client(django_user_model, "wh-gz", gz)
@@ -76,7 +76,7 @@ def test_claim_button_wins_the_order_and_the_other_warehouse_is_told_who_holds_i
 def test_another_warehouses_page_and_claims_are_not_found_and_change_nothing(
     django_user_model: Any,
 ) -> None:
-    sh, gz = WarehouseFactory(code="WH-SH"), WarehouseFactory(code="WH-GZ")
+    sh, gz = WarehouseFactory.create(code="WH-SH"), WarehouseFactory.create(code="WH-GZ")
     order = _stock_locked("DY-7002")
     shanghai = _staff_client(django_user_model, "wh-sh", sh)
     offers_before = sorted(
@@ -110,7 +110,7 @@ def test_anonymous_visitor_is_sent_to_the_login() -> None:
 def test_a_claim_for_an_order_not_offered_says_why_and_changes_nothing(
     django_user_model: Any,
 ) -> None:
-    sh = WarehouseFactory(code="WH-SH")
+    sh = WarehouseFactory.create(code="WH-SH")
     placed = OrderFactory.create(external_id="DY-7003")
     shanghai = _staff_client(django_user_model, "wh-sh", sh)
     answer = shanghai.post("/en/warehouses/WH-SH/claims/", {"order": placed.pk}, follow=True)

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from health.alerts.metrics import HEALTH_SCORE_DAILY, MetricValue, Scope, metric, metrics
 from health.choices import AnomalyKind
 from health.models import Anomaly
+from health.score import health_score_daily
 from orderhub.choices import Milestone
 from orderhub.models import Order
 
@@ -28,6 +29,31 @@ SHOULD_HAVE_TRACKING = (
 )
 
 metrics.declare(HEALTH_SCORE_DAILY)
+
+
+def health_score_daily_metric(now: datetime, scope: Scope) -> list[MetricValue]:
+    """Per channel and per warehouse: today's health score (0-100) up to ``now``
+    (``health.score.health_score_daily``); a subject with no data today says nothing."""
+    values: list[MetricValue] = []
+    for kind, wanted in (("channel", scope.channels), ("warehouse", scope.warehouses)):
+        if scope.channels and kind == "warehouse" and not scope.warehouses:
+            continue  # a rule scoped to channels only
+        if scope.warehouses and kind == "channel" and not scope.channels:
+            continue
+        for subject, score in sorted(health_score_daily(now, kind).items()):
+            if score is None or subject is None or (wanted and subject not in wanted):
+                continue
+            values.append(
+                MetricValue(
+                    subject_key=f"{kind}:{subject}",
+                    value=Decimal(str(round(score, 2))),
+                    evidence={"score": round(score, 2), "scope": kind},
+                )
+            )
+    return values
+
+
+metrics.register(HEALTH_SCORE_DAILY, health_score_daily_metric)
 
 
 def _scoped(queryset: QuerySet[Any], scope: Scope, *, prefix: str = "") -> QuerySet[Any]:

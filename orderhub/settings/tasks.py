@@ -97,6 +97,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("HEALTH_REPAIR_SWEEP_INTERVAL_SECONDS", default=30.0),
         "options": {"expires": 20},
     },
+    "health-score-daily-rollup": {
+        "task": "health.score_daily_rollup",
+        "schedule": env.float("SCORE_ROLLUP_INTERVAL_SECONDS", default=3600.0),
+        "options": {"expires": 1800},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

@@ -18,7 +18,8 @@ from django.utils import timezone, translation
 from channels_app.sandbox_api.server import SandboxAPI
 from health.alerts.admin import AlertRuleAdmin
 from health.alerts.beat import alerts_evaluate_task
-from health.alerts.metrics import HEALTH_SCORE_DAILY, MetricValue, Scope, metrics
+from health.alerts.builtin_metrics import health_score_daily_metric
+from health.alerts.metrics import HEALTH_SCORE_DAILY, Scope, metrics
 from health.alerts.models import AlertRule, Delivery, Incident
 from health.alerts.selectors import incidents_open_for
 from health.alerts.services.deliveries import ack_url
@@ -26,6 +27,7 @@ from health.alerts.services.incidents import incident_acknowledge
 from health.alerts.services.rules import alert_rule_save
 from health.alerts.tests.conftest import make_notifier
 from health.models import Anomaly
+from health.score import health_score_daily
 from orderhub.models import Order, Warehouse
 from tests.factories import OrderFactory, WarehouseFactory
 from traceability.models import LedgerEvent
@@ -127,7 +129,7 @@ def test_orders_without_tracking_fires_one_voice_call_once_and_resolves_once(
         "resolved": 0,
         "reminded": 0,
         "pending": 0,
-        "unavailable": 1,
+        "unavailable": 0,
         "released": 0,
     }
     assert len(sandbox.alerts.received["voice"]) == 2
@@ -201,35 +203,52 @@ def test_escalated_anomalies_fire_once_per_warehouse_until_they_resolve(
     assert len(sandbox.alerts.received["wecom"]) == 2
 
 
-def test_health_score_rule_is_unavailable_until_its_metric_is_plugged_in(
+def test_health_score_rule_is_unavailable_while_its_metric_has_no_function(
     sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
 ) -> None:
     wecom = make_notifier(sandbox, "wecom", "wecom-ops")
     rule = configure("health-daily-below-85", wecom)
     admin = AlertRuleAdmin(AlertRule, None)  # type: ignore[arg-type]
     translation.activate("zh-hans")
-    assert admin.metric_state(rule) == "指标不可用"
-    assert run(T0)["unavailable"] == 1
-    assert Incident.objects.count() == 0
-
-    def score(now: datetime, scope: Scope) -> list[MetricValue]:
-        return [
-            MetricValue("channel:shop-1", Decimal("80.5")),
-            MetricValue("channel:shop-2", Decimal("85")),
-        ]
-
-    metrics.register(HEALTH_SCORE_DAILY, score)
+    plugged = metrics._functions[HEALTH_SCORE_DAILY]
+    assert plugged is health_score_daily_metric  # the health score is plugged in at import
+    metrics._functions[HEALTH_SCORE_DAILY] = None
     try:
-        assert admin.metric_state(rule) == "可用"
-        assert run(T0)["opened"] == 1
-        assert run(T0 + timedelta(minutes=1))["opened"] == 0
+        assert admin.metric_state(rule) == "指标不可用"
+        assert run(T0)["unavailable"] == 1
+        assert Incident.objects.count() == 0
     finally:
-        metrics._functions[HEALTH_SCORE_DAILY] = None
+        metrics._functions[HEALTH_SCORE_DAILY] = plugged
+    assert admin.metric_state(rule) == "可用"
+
+
+def test_daily_health_below_85_fires_once_per_channel_from_the_real_score(
+    sandbox: SandboxAPI, run: Callable[[datetime], dict[str, int]]
+) -> None:
+    """The rule reads the real daily score (health.score): shop-1's shipped orders have no
+    tracking timeline (score below 85); shop-2 has no data today and says nothing."""
+    wecom = make_notifier(sandbox, "wecom", "wecom-ops")
+    configure("health-daily-below-85", wecom, escalation=[])
+    for number in ("SF1", ""):
+        OrderFactory.create(
+            channel="shop-1", status="handed_over", shipped_at=T0 - timedelta(minutes=30),
+            tracking_number=number,
+        )  # fmt: skip
+    OrderFactory.create(channel="shop-2", status="placed", placed_at=T0 - timedelta(days=3))
+    expected = health_score_daily(T0, "channel")
+    assert set(expected) == {"shop-1"}
+    shop_1 = expected["shop-1"]
+    assert shop_1 is not None
+    assert shop_1 < 85
+    scores = health_score_daily_metric(T0, Scope(window=timedelta(days=1)))
+    assert [(v.subject_key, v.value) for v in scores if v.subject_key.startswith("channel:")] == [
+        ("channel:shop-1", Decimal(str(round(shop_1, 2)))),
+    ]
+    assert run(T0)["opened"] == 1
+    assert run(T0 + timedelta(minutes=1))["opened"] == 0
     assert list(Incident.objects.values_list("subject_key", flat=True)) == ["channel:shop-1"]
     [message] = sandbox.alerts.received["wecom"]
-    content = message["body"]["markdown"]["content"]
-    assert "80.5" in content
-    assert "< 85" in content
+    assert f"当前值 {shop_1:g}\uff0c规则 < 85" in message["body"]["markdown"]["content"]
 
 
 @pytest.fixture

@@ -10,8 +10,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from tqdm import tqdm
 
+from health.demo import demo_feedback_load
+from health.rollup import score_daily_rollup, score_rollup_due
 from orderhub.demo import demo_load
 from orderhub.models import Warehouse
 
@@ -50,6 +53,11 @@ class Command(BaseCommand):
             f"warehouses: {summary.warehouses}, products: {summary.products}, "
             f"orders created: {summary.orders_created}, orders in database: {summary.orders_total}"
         )
+        feedback = demo_feedback_load(seed=options["seed"])
+        self.stdout.write(f"reviews, complaints and returns created: {feedback}")
+        days = score_rollup_due(now=timezone.now())
+        rows = sum(score_daily_rollup(day=day) for day in days)
+        self.stdout.write(f"health score rolled up for {len(days)} past days ({rows} rows)")
         credentials = self._logins()
         for line in credentials:
             self.stdout.write(self.style.SUCCESS(line))

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from health import board_views
+
+urlpatterns = [
+    path("", board_views.board_page, name="health-board"),
+    path("panel/<slug:name>/", board_views.board_panel, name="health-board-panel"),
+    path("review/<int:anomaly_id>/", board_views.board_review, name="health-board-review"),
+    path(
+        "score/<slug:component>/",
+        board_views.board_score_orders,
+        name="health-board-score-orders",
+    ),
+]

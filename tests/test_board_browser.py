@@ -1,0 +1,135 @@
+"""The health board in Chromium with the demo data: charts drawn with data, the top-10 links
+to the order's page, the review button records a decision, a warehouse manager sees only
+their warehouse (also at the URL level). Screenshots in test-results/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from health.demo import demo_feedback_load
+from health.models import Anomaly, AnomalyReview
+from health.rollup import score_daily_rollup, score_rollup_due
+from orderhub.demo import demo_load
+from orderhub.models import Warehouse
+from traceability.models import LedgerEvent
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHART_SERIES = """(kind) => {
+  const element = document.querySelector(`[data-chart="${kind}"]`);
+  const chart = element && window.echarts.getInstanceByDom(element);
+  if (!chart) return null;
+  return {
+    canvas: element.querySelectorAll("canvas").length,
+    points: chart.getOption().series.reduce((n, s) => n + (s.data || []).length, 0),
+  };
+}"""
+
+# The provinces the complaints name, each checked against the shipped map's region names.
+MAP_NAMES = """() => {
+  const data = JSON.parse(document.getElementById("map-data").textContent).data;
+  const features = window.echarts.getMap("china").geoJSON.features;
+  const known = new Set(features.map(f => f.properties.name));
+  return data.map(d => [d.name, known.has(d.name)]);
+}"""
+
+
+@pytest.fixture
+def demo() -> dict[str, Any]:
+    demo_load(orders=150, now=timezone.now())
+    demo_feedback_load()
+    for day in score_rollup_due(now=timezone.now()):
+        score_daily_rollup(day=day)
+    User = get_user_model()
+    User.objects.create_superuser("ops", password="s3cret-pass")
+    manager = User.objects.create_user("wh-sh", password="s3cret-pass", is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename="view_order"))
+    Warehouse.objects.get(code="WH-SH").staff.add(manager)
+    return {}
+
+
+def log_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "s3cret-pass")
+    page.click("input[type=submit]")
+
+
+def wait_for_charts(page: Page) -> None:
+    for kind in ("funnel", "map", "trends"):
+        expect(page.locator(f'[data-chart="{kind}"][data-rendered="true"]')).to_have_count(1)
+
+
+def test_board_draws_its_charts_and_records_a_review(
+    live_server: Any, page: Page, demo: Any
+) -> None:
+    assert Anomaly.objects.filter(resolved_at__isnull=True).exists()
+    log_in(page, live_server.url, "ops")
+    page.goto(f"{live_server.url}/board/")
+    expect(page.locator("h1")).to_contain_text("健康看板")
+    wait_for_charts(page)
+    for kind in ("funnel", "map", "trends"):
+        drawn = page.evaluate(CHART_SERIES, kind)
+        assert drawn["canvas"] >= 1, kind
+        assert drawn["points"] > 0, kind
+    names = page.evaluate(MAP_NAMES)
+    assert names
+    assert all(known for _name, known in names), names
+    entries = page.locator(".top-entry")
+    expect(entries.first).to_be_visible()
+    assert entries.count() == 10
+    page.screenshot(path="test-results/board-zh.png", full_page=True)
+
+    first = entries.first
+    anomaly_id = int(first.get_attribute("data-anomaly") or 0)
+    order_id = Anomaly.objects.get(pk=anomaly_id).order_id
+    assert first.locator("a.order-link").get_attribute("href") == f"/orders/{order_id}/"
+
+    first.locator("button.decision-false_alarm").click()
+    expect(
+        page.locator(f'.top-entry[data-anomaly="{anomaly_id}"] .last-decision')
+    ).to_have_attribute("data-decision", "false_alarm")
+    review = AnomalyReview.objects.get()
+    assert (review.anomaly_id, review.decision, review.reviewed_by.get_username()) == (  # type: ignore[union-attr]
+        anomaly_id, "false_alarm", "ops"
+    )  # fmt: skip
+    assert (
+        LedgerEvent.objects.filter(action="health.anomaly_reviewed", order_id=order_id).count() == 1
+    )
+
+    page.select_option(".lang select", "en")
+    expect(page.locator("h1")).to_contain_text("Health board")
+    wait_for_charts(page)
+    page.screenshot(path="test-results/board-en.png", full_page=True)
+
+
+def test_warehouse_manager_sees_only_their_warehouse(
+    live_server: Any, page: Page, demo: Any
+) -> None:
+    shanghai = Warehouse.objects.get(code="WH-SH")
+    log_in(page, live_server.url, "wh-sh")
+    page.goto(f"{live_server.url}/en/board/")
+    wait_for_charts(page)
+    expect(page.locator(".top-entry").first).to_be_visible()
+    ids = [int(x or 0) for x in page.locator(".top-entry").evaluate_all(
+        "(els) => els.map(e => e.getAttribute('data-anomaly'))")]  # fmt: skip
+    assert ids
+    warehouses = set(
+        Anomaly.objects.filter(pk__in=ids).values_list("order__warehouse_id", flat=True)
+    )
+    assert warehouses == {shanghai.pk}
+    expect(page.locator("select[name=warehouse] option")).to_have_count(1)
+    page.screenshot(path="test-results/board-warehouse-manager.png", full_page=True)
+
+    other = page.goto(f"{live_server.url}/en/board/panel/top/?warehouse=WH-GZ")
+    assert other is not None
+    assert other.status == 404
+    other_page = page.goto(f"{live_server.url}/en/board/?warehouse=WH-GZ")
+    assert other_page is not None
+    assert other_page.status == 404
