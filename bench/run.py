@@ -21,6 +21,7 @@ BENCHMARKS = [
     "ledger_bench",
     "trace_bench",
     "claims_bench",
+    "detection_bench",
 ]
 
 
