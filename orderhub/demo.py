@@ -159,6 +159,15 @@ def demo_load(
                 "unit_price": Decimal(price), "weight_grams": weight,
             },
         )  # fmt: skip
+    # What a business user maps once: an approved DingTalk instance (left unmapped by the
+    # adapter, the meaning is the merchant's) stays placed. Same values again: no write.
+    from channels_app.services.mapping import status_mapping_save
+
+    status_mapping_save(
+        kind="dingtalk", raw_status="bpms_instance_change:finish:agree",
+        milestone=Milestone.PLACED, note="approved: placed until paid", source="demo",
+        reason="demo data",
+    )  # fmt: skip
     created = 0
     now = now or timezone.now()
     for index, normalized, warehouse_code, scans in _orders(rng, orders, now, seed):

@@ -36,6 +36,7 @@ from channels_app.sandbox.generator import (
 from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import pinduoduo_account
 from channels_app.services import inbox_process_pending
+from channels_app.services.mapping import status_mapping_save
 from health.models import Anomaly, OrderCheck
 from health.services import anomalies_sweep
 from orderhub.models import Order, Product, StatusFact, StockShortage, TrackingEvent, Warehouse
@@ -411,6 +412,17 @@ def test_unknown_status_opens_unmapped_status(sandbox: Sandbox) -> None:
         "facts": [brief(hold)],
         "systems": snapshot(order, anomaly.opened_at),
     }
+
+    # A business user maps the word (the admin's service): the waiting fact is applied again
+    # and the gap is closed.
+    _mapping, applied = status_mapping_save(
+        kind="wms", raw_status=faults.UNKNOWN_WMS_STATUS, milestone="warehouse_accepted",
+        source="admin", reason="QC hold: still in the warehouse",
+    )  # fmt: skip
+    assert applied == 1
+    hold.refresh_from_db()
+    assert hold.milestone == "warehouse_accepted"
+    assert_resolved_auto(anomaly)
 
 
 def test_bad_hs_code_opens_customs_hs_code(sandbox: Sandbox) -> None:
