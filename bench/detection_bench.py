@@ -381,8 +381,8 @@ def sweep_latency() -> None:
     _manage(env, "migrate", "--noinput")
     started = time.monotonic()
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM health_anomaly")
-        conn.execute("DELETE FROM orderhub_order WHERE channel = 'bench-due'")
+        # The due orders of earlier runs keep their (ledgered) anomalies: each run has its own.
+        channel = f"bench-due-{int(time.time())}"
         total = _bulk_orders(conn, SWEEP_ORDERS)
         loaded = time.monotonic() - started
         # The due orders: handed over by the WMS 24 h before a deadline 10-40 s from now, no
@@ -393,7 +393,7 @@ def sweep_latency() -> None:
             columns, values = _order_columns(
                 conn,
                 {
-                    "channel": "'bench-due'", "external_id": "%s", "buyer_name": "'买家'",
+                    "channel": "%s", "external_id": "%s", "buyer_name": "'买家'",
                     "country": "'CN'", "currency": "'CNY'", "order_type": "'normal'",
                     "priority": "1", "carrier": "'SF'", "tracking_number": "%s",
                     "placed_at": "%s", "status": "'handed_over'",
@@ -401,7 +401,7 @@ def sweep_latency() -> None:
             )  # fmt: skip
             row = conn.execute(
                 f"INSERT INTO orderhub_order ({columns}) VALUES ({values}) RETURNING id",  # noqa: S608
-                [f"D{n}", f"SFD{n}", deadline - timedelta(hours=26)],
+                [channel, f"D{n}", f"SFD{channel}{n}", deadline - timedelta(hours=26)],
             ).fetchone()
             assert row is not None
             conn.execute(
@@ -430,11 +430,12 @@ def sweep_latency() -> None:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT a.opened_at, a.evidence_at FROM health_anomaly a JOIN orderhub_order o "
-            "ON o.id = a.order_id WHERE o.channel = 'bench-due' AND a.kind = 'ghost_shipment'"
+            "ON o.id = a.order_id WHERE o.channel = %s AND a.kind = 'ghost_shipment'",
+            [channel],
         ).fetchall()
         stray = conn.execute(
             "SELECT count(*) FROM health_anomaly a JOIN orderhub_order o ON o.id = a.order_id "
-            "WHERE o.channel <> 'bench-due'"
+            "WHERE o.channel = 'bench'"
         ).fetchone()
     lags = [(opened - evidence).total_seconds() for opened, evidence in rows]
     print(
