@@ -24,6 +24,7 @@ BENCHMARKS = [
     "journal_bench",
     "recovery_bench",
     "board_bench",
+    "detection_bench",
 ]
 
 

@@ -67,10 +67,17 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
     sweep), so no two evaluations of one order interleave. Settings are read afresh, so an
     edit applies to the next evaluation.
     """
+    order_ids = set(order_ids)
+    if not order_ids:
+        return Evaluation((), ())
+    config = rule_config_load()
+    if not any(config.is_enabled(kind) for kind, _entry in rules.items()):
+        # Every rule switched off (the admin's switch): no order needs reading. Stored next
+        # checks stay as they are, for when a rule is switched on again.
+        return Evaluation((), ())
     views = order_views_build(order_ids)
     if not views:
         return Evaluation((), ())
-    config = rule_config_load()
     open_ids: dict[tuple[str, str], int] = {
         (kind, key): pk
         for pk, kind, key in Anomaly.objects.filter(

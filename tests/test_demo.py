@@ -54,3 +54,21 @@ def test_demo_logins_are_kept_under_the_var_dir(tmp_path: Path, settings: Any) -
     # The passwords were kept, and they work.
     assert dict(line.split(" ", 1) for line in path.read_text().splitlines()) == stored
     assert Client().login(username="wh-shanghai", password=stored["wh-shanghai"])
+
+
+@pytest.mark.django_db
+def test_the_demo_seed_is_healthy_it_opens_no_anomaly() -> None:
+    """The demo's anomalies are the sandbox's injected faults, not artefacts of the seed:
+    open orders are recent enough for their ship-by, scan and tracking windows, shipped
+    orders have the courier's scans, every product has a valid HS code."""
+    from health.models import Anomaly
+    from health.services import anomalies_sweep
+
+    now = timezone.now()
+    summary = demo_load(orders=300, now=now)
+    assert summary.orders_created == 300
+    assert list(Anomaly.objects.values_list("kind", flat=True)) == []
+    # The sweeps beat runs in the next minutes find nothing either.
+    anomalies_sweep(now=now + timedelta(minutes=5), limit=1000)
+    assert Anomaly.objects.count() == 0
+    assert Order.objects.filter(status="collected").exclude(tracking_events=None).count() > 0

@@ -8,8 +8,9 @@ placeholder that no literal value can satisfy, the signature header ``BASE64_HMA
 is replaced by the HMAC of that file under the secret the README's ``channel_add`` gave
 (``WEBHOOK_SECRET``); every other value (``...``, ``ACCESS_TOKEN``) is used as printed.
 
-``sandbox`` and ``sandbox_api`` serve or push until interrupted (to a server on port 8000):
-their printed arguments are only parsed by the command's own parser, not run.
+``sandbox`` and ``sandbox_api`` serve or push until interrupted, ``sandbox_fault`` pushes to a
+running server (on port 8000): their printed arguments are only parsed by the command's own
+parser, not run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from channels_app.models import ChannelAccount, InboundMessage
 BASE_DIR = Path(__file__).resolve().parent.parent
 README = BASE_DIR / "README.md"
 SHOPIFY_FIXTURE = BASE_DIR / "channels_app/tests/fixtures/shopify/orders_fulfilled.json"
-NOT_RUN = {"sandbox", "sandbox_api"}  # they run until interrupted: parsed only
+# They run until interrupted, or push to a running server: parsed only.
+NOT_RUN = {"sandbox", "sandbox_api", "sandbox_fault"}
 SIGNATURE_PLACEHOLDER = "BASE64_HMAC_OF_THE_BODY"
 
 
@@ -58,7 +60,8 @@ def test_the_readme_has_the_commands_this_test_knows() -> None:
         "channel_add", "channel_add", "ingest", "trace", "trace", "ledger_verify",
         "ledger_verify", "demo_data", "sandbox", "sandbox_api", "channel_add", "channel_add",
         "recovery_report", "recovery_report", "channel_add", "channel_add", "system_reporter_add",
-        "drf_create_token", "migrate", "collectstatic",
+        "drf_create_token", "sandbox", "sandbox", "sandbox_fault", "sandbox_fault", "migrate",
+        "collectstatic",
     ]  # fmt: skip
 
 

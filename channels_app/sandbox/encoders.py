@@ -628,7 +628,10 @@ def system_fact_body(
         "occurred_at": fact.at.isoformat(),
     }
     if fact.with_tracking:
-        body.update(carrier=SYSTEM_CARRIER, tracking_number=order.tracking_number)
+        number = fact.tracking_number or order.tracking_number
+        body.update(carrier=SYSTEM_CARRIER, tracking_number=number)
+        if fact.tracking_number:
+            body["key"] += f"-{number.lower()}"
     return body
 
 

@@ -18,22 +18,24 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from channels_app.adapters.base import AccountConfig
-from channels_app.sandbox import encoders
+from channels_app.sandbox import encoders, faults
 from channels_app.sandbox.accounts import SystemAccounts, private_key_for
+from channels_app.sandbox.faults import Story
 from channels_app.sandbox.generator import (
     CATALOGUE,
     COURIER_KINDS,
     CourierEvent,
     SandboxOrder,
+    SystemFact,
     courier_events,
     courier_kind_of,
     final_with_systems,
@@ -68,6 +70,9 @@ class Ledger:
     waybills: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
     # (system account code, key) of every facts-API fact planned
     fact_keys: set[tuple[str, str]] = field(default_factory=set)
+    # (fault, channel code, external id) of every fault injected
+    faults: list[tuple[str, str, str]] = field(default_factory=list)
+    stories: list[Story] = field(default_factory=list)  # of those orders
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, record: Sent) -> None:
@@ -113,6 +118,13 @@ class RunConfig:
     # through the facts API; empty / None: only the channels.
     couriers: tuple[AccountConfig, ...] = ()
     systems: SystemAccounts | None = None
+    # Fault name -> share of orders it is injected into (channels_app.sandbox.faults); at
+    # most one fault per order. Faults need the WMS/ERP (and most the couriers) to play.
+    faults: Mapping[str, float] = field(default_factory=dict)
+    # Send only the orders a fault was injected into (``manage.py sandbox_fault``).
+    only_faults: bool = False
+    # Stop after this many orders (0: no limit; ``count`` still bounds the deliveries).
+    orders: int = 0
 
 
 _local = threading.local()
@@ -147,6 +159,11 @@ def _send(
     return status, (time.perf_counter() - started) * 1000
 
 
+def send(base: str, request: encoders.Request) -> tuple[int, float]:
+    """Send one request now: (HTTP status or 0, milliseconds)."""
+    return _send(base, request, None)
+
+
 Job = list[tuple[str, str, str, str, encoders.Request]]  # kind, code, external id, category, req
 
 
@@ -163,25 +180,46 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
     couriers = {account.kind: account for account in config.couriers}
     systems = config.systems
     assortments = warehouse_assortments(list(systems.wms)) if systems else []
+    # Faults draw from their own stream, so the healthy orders of a run are the same with or
+    # without them.
+    fault_rng = random.Random(config.seed * 7919 + (config.run << 32) + 0xFA17)
     while config.count == 0 or emitted < config.count:
+        if config.orders and len(ledger.expected) >= config.orders:
+            break
+        if config.only_faults and number >= 100 * (len(ledger.faults) + 1):
+            raise ValueError("no order in 100 the fault applies to: check --kinds")
         account = accounts[number % len(accounts)]
         order = generate_order(account.kind, number, rng, datetime.now(UTC), run=config.run)
         number += 1
         now = datetime.now(UTC)
+        story: faults.Story | None = None
+        if config.faults and systems is not None:
+            name = faults.fault_pick(config.faults, fault_rng)
+            if name:
+                healthy = faults.story_of(order, fault_rng, couriers=bool(couriers))
+                story = faults.fault_apply(name, healthy, fault_rng, now)
+            if story is not None:
+                order = story.order
+                ledger.faults.append((story.fault, account.code, order.external_id))
+                ledger.stories.append(story)
+        if config.only_faults and story is None:
+            continue
         units: list[tuple[str, str, encoders.Request, encoders.Payload | None]] = [
             (account.kind, account.code, *_channel_request(account, order, step, now, keys))
             for step in range(len(order.steps))
         ]
         stages: tuple[str, ...] = ()
+        late: list[Job] = []
         if couriers or systems:
-            others = _other_systems(order, account.code, rng, systems, assortments)
+            facts = story.facts if story is not None else None
+            others = _other_systems(order, account.code, rng, systems, assortments, facts)
             for _kind, code, request, _payload in others:
                 parsed = json.loads(request.body)
                 for body in parsed if isinstance(parsed, list) else [parsed]:
                     ledger.fact_keys.add((code, body["key"]))
             units += others
             if couriers:
-                events = courier_events(order, rng)
+                events = story.events if story is not None else courier_events(order, rng)
                 if events and courier_kind_of(order) in couriers:
                     stages = tuple(event.stage for event in events)
                     courier = couriers[courier_kind_of(order)]
@@ -189,11 +227,30 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
                     ledger.waybills[order.tracking_number] = (
                         account.code, order.external_id, stages,
                     )  # fmt: skip
-            final = final_with_systems(order, stages, with_systems=systems is not None)
+            if story is not None and (story.late_facts or story.late_events):
+                late = _late_jobs(story, account.code, couriers, systems, assortments, now)
+                for late_job in late:
+                    for kind, code, _external_id, _category, request in late_job:
+                        if kind in ("wms", "erp"):
+                            ledger.fact_keys.add((code, json.loads(request.body)["key"]))
+                if story.late_waybill and story.late_events:
+                    ledger.waybills[story.late_waybill] = (
+                        account.code, order.external_id,
+                        tuple(event.stage for event in story.late_events),
+                    )  # fmt: skip
+            final = final_with_systems(
+                order,
+                stages + (tuple(e.stage for e in story.late_events) if story else ()),
+                with_systems=systems is not None,
+                facts=(story.facts + story.late_facts) if story is not None else None,
+            )
         else:
             final = order.final_milestone
         ledger.expected[(account.code, order.external_id)] = final
         rng.shuffle(units)
+        # A second label and its scans come after the rest of the order's story.
+        for offset, late_job in enumerate(late):
+            later.append((emitted + len(units) + 30 * (offset + 1), late_job))
         for index, (kind, code, request, payload) in enumerate(units):
             item = (kind, code, order.external_id, "normal", request)
             job: Job = [item]
@@ -256,18 +313,57 @@ def _courier_requests(
     return result
 
 
+def _late_jobs(
+    story: faults.Story,
+    channel: str,
+    couriers: dict[str, AccountConfig],
+    systems: SystemAccounts | None,
+    assortments: list[tuple[str, frozenset[str]]],
+    now: datetime,
+) -> list[Job]:
+    """The story's late part as jobs: its facts first, then the second waybill's scans (by
+    the order's courier, under delivery ids of their own)."""
+    order = story.order
+    jobs: list[Job] = []
+    if systems is not None and story.late_facts:
+        wms_code = systems.wms.get(warehouse_of(order, assortments), "")
+        for fact in story.late_facts:
+            code = systems.erp if fact.system == "erp" else wms_code
+            if not code:
+                continue
+            body = encoders.system_fact_body(code, channel, order, fact)
+            request = encoders.api_request(FACTS_PATH, systems.token, body)
+            jobs.append([(fact.system, code, order.external_id, "normal", request)])
+    courier = couriers.get(courier_kind_of(order))
+    if courier is not None and story.late_events:
+        # Number offset: the second waybill's pushes never reuse the first one's event ids.
+        second = replace(order, tracking_number=story.late_waybill, number=order.number + (1 << 30))
+        jobs.append(
+            [
+                (courier.kind, courier.code, order.external_id, "normal", request)
+                for _kind, _code, request, _payload in _courier_requests(
+                    second, story.late_events, courier, now
+                )
+            ]
+        )
+    return jobs
+
+
 def _other_systems(
     order: SandboxOrder,
     channel: str,
     rng: random.Random,
     systems: SystemAccounts | None,
     assortments: list[tuple[str, frozenset[str]]],
+    facts: tuple[SystemFact, ...] | None = None,
 ) -> list[tuple[str, str, encoders.Request, encoders.Payload | None]]:
-    """The WMS's and the ERP's facts about ``order`` as facts-API requests: the ERP's one by
-    one, the WMS's one by one or (half of the orders) as one batch."""
+    """The WMS's and the ERP's facts about ``order`` (default: ``system_facts(order)``) as
+    facts-API requests: the ERP's one by one, the WMS's one by one or (half of the orders) as
+    one batch."""
     if systems is None:
         return []
-    facts = system_facts(order)
+    if facts is None:
+        facts = system_facts(order)
     wms_code = systems.wms.get(warehouse_of(order, assortments), "")
     result: list[tuple[str, str, encoders.Request, encoders.Payload | None]] = []
     batch: list[dict[str, Any]] = []
@@ -293,13 +389,21 @@ def stock_report(config: RunConfig, ledger: Ledger) -> None:
     systems = config.systems
     if systems is None:
         return
-    for warehouse, held in warehouse_assortments(list(systems.wms)):
+    assortments = warehouse_assortments(list(systems.wms))
+    for warehouse, held in assortments:
         code = systems.wms[warehouse]
         levels = [
             {"sku": sku, "warehouse": warehouse, "on_hand": STOCK_ON_HAND}
             for sku, _title, _price in CATALOGUE
             if sku in held
         ]
+        # The stock_shortage fault's SKU is sold out everywhere; the bad_hs_code fault's gift
+        # box is kept where the orders that hold unusual SKUs go (the last warehouse).
+        levels.append({"sku": faults.SOLD_OUT_SKU, "warehouse": warehouse, "on_hand": 0})
+        if warehouse == assortments[-1][0]:
+            levels.append(
+                {"sku": faults.BAD_HS_SKU, "warehouse": warehouse, "on_hand": STOCK_ON_HAND}
+            )
         body = {"system": code, "levels": levels}
         status, elapsed = _send(
             config.url, encoders.api_request(STOCK_PATH, systems.token, body), None

@@ -320,6 +320,8 @@ class SystemFact:
     raw_status: str
     at: datetime
     with_tracking: bool
+    # A waybill other than the order's own (a second label: the second_waybill fault).
+    tracking_number: str = ""
 
 
 def courier_events(order: SandboxOrder, rng: random.Random) -> tuple[CourierEvent, ...]:
@@ -330,16 +332,19 @@ def courier_events(order: SandboxOrder, rng: random.Random) -> tuple[CourierEven
     shipped_at = order.step_times[order.steps.index("shipped")]
     delivered = "delivered" in order.steps
     stages = COURIER_STAGES if delivered else COURIER_STAGES[: rng.choice([2, 3, 3])]
+    # The label is known at once and the courier scans the parcel when the warehouse hands
+    # it over (the WMS ships a minute before the channel is told): the first scan is within
+    # three minutes of the WMS's ship time, as on a healthy day (clock_mismatch stays quiet).
+    collected = shipped_at + timedelta(seconds=rng.randint(20, 100))
+    times = [shipped_at + timedelta(seconds=5), collected]
     if delivered:
         end = order.step_times[order.steps.index("delivered")]
-        span = max((end - shipped_at).total_seconds(), 60.0)
-        times = [
-            shipped_at + timedelta(seconds=int(span * (i + 1) / len(stages)))
-            for i in range(len(stages))
-        ]
+        span = max((end - collected).total_seconds(), 60.0)
+        rest = len(stages) - 2
+        times += [collected + timedelta(seconds=int(span * (i + 1) / rest)) for i in range(rest)]
     else:
-        times, at = [], shipped_at
-        for _stage in stages:
+        at = collected
+        for _stage in stages[2:]:
             at += timedelta(minutes=rng.randint(5, 40), seconds=rng.randint(0, 59))
             times.append(at)
     places = [rng.choice(COURIER_PLACES) for _stage in stages]
@@ -375,21 +380,29 @@ def system_facts(order: SandboxOrder) -> tuple[SystemFact, ...]:
         SystemFact("wms", "PICKED", paid_at + step, False),
         SystemFact("wms", "PACKED", paid_at + step * 2, False),
         SystemFact("wms", "LABELED", paid_at + step * 3, True),
-        SystemFact("wms", "SHIPPED", paid_at + step * 4, True),
+        SystemFact("wms", "SHIPPED", shipped_at - min(step, timedelta(seconds=60)), True),
         SystemFact("erp", "SHIPPED", shipped_at, True),
     ]
     return tuple(facts)
 
 
 def final_with_systems(
-    order: SandboxOrder, courier_stages: tuple[str, ...], *, with_systems: bool
+    order: SandboxOrder,
+    courier_stages: tuple[str, ...],
+    *,
+    with_systems: bool,
+    facts: tuple[SystemFact, ...] | None = None,
 ) -> str:
     """The order's final milestone once the WMS, ERP and courier have reported too: the
-    furthest forward milestone anyone reports (facts never move an order backwards)."""
+    furthest forward milestone anyone reports (facts never move an order backwards).
+    ``facts``: the system facts sent (default: ``system_facts(order)``)."""
     final = order.final_milestone
     if final == Milestone.CANCELLED:
         return final
-    facts = system_facts(order) if with_systems else ()
+    if not with_systems:
+        facts = ()
+    elif facts is None:
+        facts = system_facts(order)
     reached = [final, *(WMS_MILESTONES.get(f.raw_status) for f in facts)]
     reached += [
         COURIER_MILESTONES[stage] for stage in courier_stages if stage in COURIER_MILESTONES

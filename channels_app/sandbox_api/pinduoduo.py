@@ -50,8 +50,17 @@ class PinduoduoSandbox:
         self.tokens.discard(access_token)
 
     def order_add(
-        self, *, updated: datetime, number: int, status: int = 1, rng: random.Random | None = None
+        self,
+        *,
+        updated: datetime,
+        number: int,
+        status: int = 1,
+        rng: random.Random | None = None,
+        ship_within: timedelta | None = None,
     ) -> str:
+        """Add an order awaiting shipment (``status`` 1) updated at ``updated``. Its ship-by
+        (``last_ship_time``) is two days after creation, or ``ship_within`` after ``updated``:
+        the ``late_wms`` fault, an order paid long ago that the warehouse has not shipped."""
         rng = rng or random.Random(number)
         order_sn = (
             f"{updated.astimezone(CHINA_TZ):%y%m%d}-{rng.randint(10**14, 10**15 - 1)}{number:04d}"
@@ -74,6 +83,10 @@ class PinduoduoSandbox:
                 }
             )
         created = updated - timedelta(minutes=rng.randint(2, 30))
+        ship_by = created + timedelta(days=2)
+        if ship_within is not None:
+            ship_by = updated + ship_within
+            created = ship_by - timedelta(days=2)
         info = {
             "order_sn": order_sn,
             "order_status": status,
@@ -86,7 +99,7 @@ class PinduoduoSandbox:
             "confirm_time": china(created + timedelta(minutes=1)),
             "pay_time": china(created + timedelta(minutes=1)),
             "updated_at": china(updated),
-            "last_ship_time": china(created + timedelta(days=2)),
+            "last_ship_time": china(ship_by),
             "goods_amount": f"{goods:.2f}",
             "discount_amount": "0.00",
             "postage": "0.00",

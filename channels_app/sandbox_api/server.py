@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -126,6 +127,18 @@ class SandboxAPI(SandboxCore):
             if body.get("expire_tokens"):
                 self.amazon.expire_tokens()
             return Reply(200, {"ok": True})
+        if request.path == "/_sandbox/late_wms" and request.method == "POST":
+            # The late_wms fault on demand: Pinduoduo orders paid two days before their
+            # ship-by, which is ``hours`` (default 3) away; the next poll brings them in.
+            body = request.json() or {}
+            now = datetime.now(UTC)
+            within = timedelta(hours=float(body.get("hours", 3)))
+            base = 900_000 + len(self.pinduoduo.orders)
+            order_sns = [
+                self.pinduoduo.order_add(updated=now, number=base + n, ship_within=within)
+                for n in range(int(body.get("count", 1)))
+            ]
+            return Reply(200, {"order_sn": order_sns})
         if request.path == "/_sandbox/faults/clear":
             self.faults.clear()
             return Reply(200, {"ok": True})

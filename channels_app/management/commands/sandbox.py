@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_app.adapters.base import AccountConfig
 from channels_app.models import ChannelAccount
-from channels_app.sandbox import engine
+from channels_app.sandbox import engine, faults
 from channels_app.sandbox.accounts import (
     sandbox_account,
     sandbox_accounts_setup,
@@ -56,6 +57,18 @@ class Command(BaseCommand):
             "so a second run sends new orders instead of replaying the first (same --seed and "
             "--run: the same traffic again)",
         )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            default=None,
+            metavar="NAME=RATE",
+            help="inject a fault into this share of the orders (repeatable), e.g. "
+            f"--fault missing_scan=0.05; faults: {', '.join(faults.ENGINE_FAULTS)}. Default: "
+            f"each at {faults.DEFAULT_RATES['missing_scan']:g} (with the WMS/ERP playing)",
+        )
+        parser.add_argument(
+            "--no-faults", action="store_true", help="a healthy run: inject no fault at all"
+        )
         parser.add_argument("--threads", type=int, default=16)
         parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)
 
@@ -87,10 +100,24 @@ class Command(BaseCommand):
             systems = sandbox_systems()
             if systems is None:
                 raise CommandError("no sandbox WMS/ERP accounts: run with --setup")
+        try:
+            rates = faults.parse_rates(options["fault"] or [])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if options["no_faults"]:
+            rates = {}
+        elif not options["fault"] and systems is not None:
+            rates = dict(faults.DEFAULT_RATES)
+        if rates and systems is None:
+            raise CommandError("faults need the WMS/ERP and couriers: drop --channels-only")
         run = secrets.randbits(28) if options["run"] is None else options["run"]
         if not 0 <= run < 1 << 28:
             raise CommandError("--run must be between 0 and 2**28-1")
         self.stdout.write(f"sandbox run {run} (seed {options['seed']})")
+        if rates:
+            self.stdout.write(
+                "faults: " + " ".join(f"{name}={rate:g}" for name, rate in sorted(rates.items()))
+            )
         config = engine.RunConfig(
             url=url.rstrip("/"),
             rate=options["rate"],
@@ -103,6 +130,7 @@ class Command(BaseCommand):
             run=run,
             couriers=couriers,
             systems=systems,
+            faults=rates,
         )
 
         def progress(ledger: engine.Ledger, elapsed: float) -> None:
@@ -121,6 +149,11 @@ class Command(BaseCommand):
         ledger = engine.run(accounts, config, progress=progress)
         errors = sum(n for code, n in ledger.statuses().items() if code == 0 or code >= 500)
         groups = ledger.groups()
+        injected = Counter(name for name, _code, _external_id in ledger.faults)
+        self.stdout.write(
+            f"faults injected: {len(ledger.faults)}"
+            + "".join(f" {name}={n}" for name, n in sorted(injected.items()))
+        )
         self.stdout.write(
             f"done: {len(ledger.sent)} deliveries ({groups['channel']} channel, "
             f"{groups['courier']} courier, {groups['facts_api']} facts API), "

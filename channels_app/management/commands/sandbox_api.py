@@ -36,6 +36,11 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--orders", type=int, default=30, help="orders per platform")
         parser.add_argument(
+            "--late-wms", type=int, default=1,
+            help="Pinduoduo orders paid 45 h ago whose ship-by is 3 h away (the late_wms "
+            "fault: sla_at_risk once polled); 0 for none",
+        )  # fmt: skip
+        parser.add_argument(
             "--setup", action="store_true",
             help="create the accounts that point at this sandbox (existing codes are kept)",
         )  # fmt: skip
@@ -60,6 +65,11 @@ class Command(BaseCommand):
             updated = now - timedelta(minutes=5 + 7 * number)
             api.amazon.order_add(status="Unshipped", updated=updated, number=number)
             api.pinduoduo.order_add(updated=updated, number=number)
+        for number in range(options["late_wms"]):
+            api.pinduoduo.order_add(
+                updated=now - timedelta(minutes=4), number=900_000 + number,
+                ship_within=timedelta(hours=3),
+            )  # fmt: skip
         api.start()
         url = api.url
         self.stdout.write(f"Sandbox platform APIs: {url}  (stats: {url}/_sandbox/stats)")
