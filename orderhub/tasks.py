@@ -64,14 +64,14 @@ def _each_order(order_ids: list[int], service: Callable[..., T]) -> dict[str, T]
     return results
 
 
-@shared_task(name="orderhub.stock_reserve_for_orders", acks_late=True)
+@shared_task(name="orderhub.stock_reserve_for_orders", acks_late=True, ignore_result=True)
 def stock_reserve_for_orders_task(*, order_ids: list[int]) -> dict[str, str]:
     """Reserve the stock of the orders one flush paid, each in its own transaction (one
     message per flush instead of one per order). Safe to run twice."""
     return _each_order(order_ids, stock_reserve_for_order)
 
 
-@shared_task(name="orderhub.stock_release_for_orders", acks_late=True)
+@shared_task(name="orderhub.stock_release_for_orders", acks_late=True, ignore_result=True)
 def stock_release_for_orders_task(*, order_ids: list[int]) -> dict[str, int]:
     """Release the stock of the orders one flush cancelled, each in its own transaction.
     Safe to run twice."""
