@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from channels_app.models import ChannelAccount
-from channels_app.services import inbox_process_pending
-from channels_app.tests.test_processing import created, store
+from channels_app.services import channel_account_create, inbox_process_pending
+from channels_app.tests.conftest import TEST_SECRET
+from channels_app.tests.test_processing import created, paid, store
 from channels_app.tests.test_processing_batch import paid_with_lines
 from orderhub.celery import app
 from orderhub.models import Order, StockLevel, StockReservation
@@ -117,3 +118,30 @@ def test_pairs_q_matches_exactly_the_pairs_given(django_assert_num_queries: Any)
     assert list(found) == [a1, b2]
     with django_assert_num_queries(0):  # no pairs: nothing matches, nothing is asked
         assert list(Order.objects.filter(pairs_q("channel", "external_id", []))) == []
+
+
+@pytest.mark.django_db
+def test_one_batch_from_two_channels_with_the_same_order_ids_keeps_them_apart(
+    account: ChannelAccount,
+) -> None:
+    other = channel_account_create(
+        kind=account.kind, code="other-shop", options={}, secrets={"secret": TEST_SECRET}
+    )
+    for shop in (account, other):
+        for n in range(3):
+            store(shop, created(f"S{n}"), delivery=f"{shop.code}-c{n}")
+    assert inbox_process_pending(limit=100) == 6
+    # Paid for two of test-shop's orders and one of other-shop's, in one batch: each lands on
+    # its own channel's order, none on the other channel's order with the same id.
+    store(account, paid("S0"), delivery="p0")
+    store(account, paid("S2"), delivery="p2")
+    store(other, paid("S1"), delivery="o1")
+    assert inbox_process_pending(limit=100) == 3
+    assert sorted(Order.objects.values_list("channel", "external_id", "status")) == [
+        ("other-shop", "S0", "placed"),
+        ("other-shop", "S1", "paid"),
+        ("other-shop", "S2", "placed"),
+        ("test-shop", "S0", "paid"),
+        ("test-shop", "S1", "placed"),
+        ("test-shop", "S2", "paid"),
+    ]
