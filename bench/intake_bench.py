@@ -11,6 +11,9 @@ delivery id. The client is a bounded pool of Python threads on the same machine 
 with the servers for the CPU, equally for both). Each figure is the median of ``RUNS`` runs.
 Environment: BENCH_REQUESTS, BENCH_RUNS, BENCH_CONCURRENCY, BENCH_WORKERS (gunicorn),
 BENCH_PROCESSORS (processing processes), BENCH_PROFILE=0 to skip the profile.
+The processing runs alternate with and without the order core's listeners (the hooks of
+``orderhub.hooks`` and ``order_created_hooks``, cleared in the bench's processors only), so
+the listeners' cost shows as a ratio of the same run.
 """
 
 from __future__ import annotations
@@ -279,9 +282,16 @@ def _truncate(database_url: str) -> None:
 
 
 _PROCESSOR = """
-import time, django
+import os, time, django
 django.setup()
 from channels_app.services import inbox_process_pending
+if os.environ.get("BENCH_LISTENERS") == "off":
+    # This processor only: the order core tells no listener (health rules, allocation,
+    # customers, stock, write-back, courier subscriptions, order-created hooks).
+    from orderhub.hooks import fact_hooks, transition_hooks
+    from orderhub.services.orders import order_created_hooks
+    for registry in (fact_hooks, transition_hooks, order_created_hooks):
+        registry._entries.clear()
 idle_since = None
 while True:
     if inbox_process_pending(limit=100):
@@ -346,6 +356,39 @@ def _raw_order_reference(database_url: str, seconds: float = 3.0) -> float:
     return sum(counts) / seconds
 
 
+def _process_run(
+    database_url: str, env: dict[str, str], port: int, run: str, listeners: bool
+) -> dict[str, float]:
+    """Send REQUESTS deliveries while PROCESSORS processes drain the inbox: orders/s from
+    the first request until every message is processed (or the processors gave up)."""
+    _truncate(database_url)
+    prepared = _requests(REQUESTS, run)
+    processor_env = dict(env, BENCH_LISTENERS="on" if listeners else "off")
+    started = time.perf_counter()
+    processors = [
+        subprocess.Popen([PYTHON, "-c", _PROCESSOR.format(idle=3)], cwd=ROOT, env=processor_env)
+        for _ in range(PROCESSORS)
+    ]
+    _load(port, f"/hooks/{ACCOUNT}/", prepared)
+    while _processed(database_url) < REQUESTS:
+        if all(p.poll() is not None for p in processors):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    done = _processed(database_url)
+    for process in processors:
+        process.wait(timeout=60)
+    return {"rate": done / elapsed, "done": done}
+
+
+def _process_summary(results: list[dict[str, float]]) -> str:
+    rates = ", ".join(f"{r['rate']:,.0f}" for r in results)
+    return (
+        f"{_median(results, 'rate'):,.0f} orders/s (runs {rates}; "
+        f"{int(min(r['done'] for r in results))}/{REQUESTS} processed at least)"
+    )
+
+
 def _profile(env: dict[str, str]) -> str:
     """cProfile of processing the stored messages in one process: where the time goes."""
     script = """
@@ -400,36 +443,30 @@ def main() -> None:
         ratio = _median(intake_runs, "rate") / _median(minimal_runs, "rate")
         print(f"intake / minimal receiver: {ratio:.0%} (target >= 60%, p99 < 50 ms)")
 
-        total_runs = []
+        # Alternating runs with and without the listeners, so both see the same load.
+        total_runs: list[dict[str, float]] = []
+        bare_runs: list[dict[str, float]] = []
         for run in range(RUNS):
-            _truncate(database_url)
-            prepared = _requests(REQUESTS, f"p{run}")
-            started = time.perf_counter()
-            processors = [
-                subprocess.Popen([PYTHON, "-c", _PROCESSOR.format(idle=3)], cwd=ROOT, env=env)
-                for _ in range(PROCESSORS)
-            ]
-            _load(intake.port, f"/hooks/{ACCOUNT}/", prepared)
-            while _processed(database_url) < REQUESTS:
-                if all(p.poll() is not None for p in processors):
-                    break
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            done = _processed(database_url)
-            for process in processors:
-                process.wait(timeout=60)
-            total_runs.append({"rate": done / elapsed, "done": done})
+            total_runs.append(_process_run(database_url, env, intake.port, f"p{run}", True))
+            bare_runs.append(_process_run(database_url, env, intake.port, f"q{run}", False))
         reference = _raw_order_reference(database_url)
-        rates = ", ".join(f"{r['rate']:,.0f}" for r in total_runs)
+        total, bare = _median(total_runs, "rate"), _median(bare_runs, "rate")
         print(
             f"intake + processing ({PROCESSORS} processing processes): "
-            f"{_median(total_runs, 'rate'):,.0f} orders/s (runs {rates}; "
-            f"{int(min(r['done'] for r in total_runs))}/{REQUESTS} processed at least), "
+            f"{_process_summary(total_runs)}, "
             "with lines, facts, history and ledger events written"
+        )
+        print(
+            f"processing with the listeners off (same, no fact/transition/created hooks): "
+            f"{_process_summary(bare_runs)}"
         )
         print(
             f"raw PostgreSQL 6-row order per transaction ({PROCESSORS} connections): "
             f"{reference:,.0f} orders/s (target for the whole path: >= 200 orders/s)"
+        )
+        print(
+            f"intake + processing / raw: {total / reference:.0%}; listeners off / raw: "
+            f"{bare / reference:.0%}; with listeners / without: {total / bare:.0%}"
         )
     finally:
         intake.stop()

@@ -33,7 +33,7 @@ from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
-from orderhub.sql import rows_update
+from orderhub.sql import pairs_q, rows_update
 from traceability.services import LedgerEventIn, ledger_append
 
 BATCH_LIMIT = 500
@@ -416,9 +416,7 @@ def system_facts_waiting_apply(orders: Sequence[Order], work: OrderWork) -> None
     Two statements (read, update) plus what ``work`` writes, whatever the number of orders.
     """
     by_key = {(order.channel, order.external_id): order for order in orders}
-    condition = Q()
-    for channel, external_id in sorted(by_key):
-        condition |= Q(order_channel=channel, order_external_id=external_id)
+    condition = pairs_q("order_channel", "order_external_id", by_key)
     receipts = list(
         SystemFactReceipt.objects.select_for_update()
         .filter(condition, status=ReceiptStatus.WAITING)

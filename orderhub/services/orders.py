@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
@@ -20,6 +19,7 @@ from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
 from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
+from orderhub.sql import pairs_q
 from traceability.services import LedgerEventIn, ledger_append
 
 # Work another app does when orders are created, in the creating transaction: called once per
@@ -202,9 +202,7 @@ def _received_stamp(order: Order, *, now: datetime) -> list[str]:
 def _orders_locked(keys: Sequence[Key]) -> dict[Key, Order]:
     if not keys:
         return {}  # (an empty Q would lock every order)
-    condition = Q()
-    for channel, external_id in keys:
-        condition |= Q(channel=channel, external_id=external_id)
+    condition = pairs_q("channel", "external_id", keys)
     query = Order.objects.select_for_update().filter(condition).order_by("channel", "external_id")
     return {(order.channel, order.external_id): order for order in query}
 
