@@ -48,7 +48,7 @@ def _staff_client(django_user_model: Any, name: str, *warehouses: Any) -> Client
 def test_claim_button_wins_the_order_and_the_other_warehouse_is_told_who_holds_it(
     django_user_model: Any,
 ) -> None:
-    sh, gz = WarehouseFactory(code="WH-SH"), WarehouseFactory(code="WH-GZ")
+    sh, gz = WarehouseFactory.create(code="WH-SH"), WarehouseFactory.create(code="WH-GZ")
     order = _stock_locked("DY-7001")
     shanghai = _staff_client(django_user_model, "wh-sh", sh)
     guangzhou = _staff_client(django_user_model, "wh-gz", gz)
