@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from orderhub.admin_base import AuditedHistoryAdmin, NotFoundOutsideScopeMixin
+from orderhub.allocation.services import WAREHOUSE_RULE_FIELDS, warehouse_rule_save
 from orderhub.choices import Milestone, Priority
 from orderhub.effects import UNSENT_MESSAGE, enqueue_failures
 from orderhub.exceptions import OrderError
@@ -473,6 +474,20 @@ class WarehouseRuleAdmin(WarehouseScopedMixin, AuditedHistoryAdmin[WarehouseRule
         if db_field.name == "warehouse":
             kwargs["queryset"] = warehouse_visible_to(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["warehouse", "updated_at"] if obj is not None else ["updated_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a rule is switched off (``active``), never deleted unaudited
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        saved = warehouse_rule_save(
+            warehouse_id=obj.warehouse_id,
+            values={name: form.cleaned_data[name] for name in WAREHOUSE_RULE_FIELDS},
+            user=request.user,
+        )
+        obj.pk = saved.pk
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin[Any]):

@@ -273,3 +273,45 @@ def test_historical_versions_are_read_only_for_a_superuser_on_every_admin_with_h
     assert _rows() == rows_before
     assert list(ChannelAccount.objects.values()) == accounts_before
     assert LedgerEvent.objects.count() == events_before
+
+
+def test_region_rule_edits_in_the_admin_are_a_service_with_a_ledger_event(
+    admin_client: Client, warehouses: tuple[Warehouse, Warehouse]
+) -> None:
+    shanghai, _guangzhou = warehouses
+
+    def rule_events() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        return [
+            (e.actor, e.before, e.after)
+            for e in LedgerEvent.objects.filter(action="allocation.rule_saved").order_by("id")
+        ]
+
+    added = admin_client.post(
+        reverse("admin:orderhub_warehouserule_add"),
+        {"warehouse": shanghai.pk, "provinces": "上海市", "is_active": "on"},
+    )
+    assert added.status_code == 302
+    rule = WarehouseRule.objects.get(warehouse=shanghai)
+    change = reverse("admin:orderhub_warehouserule_change", args=[rule.pk])
+    assert admin_client.post(change, {"provinces": "上海市", "is_active": "on"}).status_code == 302
+    assert rule_events() == [  # the unchanged save wrote nothing (the negative twin)
+        ("admin", {}, {"warehouse": "WH-SH", "provinces": "上海市", "is_active": True})
+    ]
+    assert (
+        admin_client.post(change, {"provinces": "上海市,江苏省", "is_active": ""}).status_code
+        == 302
+    )
+    assert rule_events()[1:] == [
+        (
+            "admin",
+            {"provinces": "上海市", "is_active": True},
+            {"warehouse": "WH-SH", "provinces": "上海市,江苏省", "is_active": False},
+        )
+    ]
+    assert [h.history_user.username for h in rule.history.order_by("history_id")] == [
+        "admin",
+        "admin",
+    ]
+    delete = reverse("admin:orderhub_warehouserule_delete", args=[rule.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert WarehouseRule.objects.filter(pk=rule.pk).count() == 1
