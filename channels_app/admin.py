@@ -15,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from channels_app.crypto import SecretsDecryptError, secrets_decrypt
 from channels_app.models import (
@@ -47,6 +46,7 @@ from channels_app.services import (
 from channels_app.services.accounts import channel_account_validate, writeback_enabled
 from channels_app.services.credibility import credibility_rule_validate
 from channels_app.services.mapping import status_mapping_validate
+from orderhub.admin_base import AuditedHistoryAdmin
 from orderhub.selectors import order_visible_to
 
 _BODY_SHOWN = 64 * 1024
@@ -201,7 +201,7 @@ class ChannelAccountForm(forms.ModelForm[ChannelAccount]):
 
 
 @admin.register(ChannelAccount)
-class ChannelAccountAdmin(SimpleHistoryAdmin):
+class ChannelAccountAdmin(AuditedHistoryAdmin):
     form = ChannelAccountForm
     list_display = ["code", "kind", "name", "enabled", "needs_attention", "writeback",
                     "webhook_path"]  # fmt: skip
@@ -494,7 +494,7 @@ class StatusMappingForm(forms.ModelForm[StatusMapping]):
 
 
 @admin.register(StatusMapping)
-class StatusMappingAdmin(_NoWarehouseStaff, SimpleHistoryAdmin):
+class StatusMappingAdmin(_NoWarehouseStaff, AuditedHistoryAdmin):
     form = StatusMappingForm
     list_display = ["kind", "raw_status", "milestone", "source", "note", "updated_at"]
     list_filter = ["kind", "source", "milestone"]
@@ -584,7 +584,7 @@ class CredibilityRuleForm(forms.ModelForm[CredibilityRule]):
 
 
 @admin.register(CredibilityRule)
-class CredibilityRuleAdmin(_NoWarehouseStaff, SimpleHistoryAdmin):
+class CredibilityRuleAdmin(_NoWarehouseStaff, AuditedHistoryAdmin):
     form = CredibilityRuleForm
     list_display = ["name", "kind", "channel_kind", "enabled", "action"]
     list_filter = ["kind", "enabled"]

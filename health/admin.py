@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from health.board_services import WEIGHT_FIELDS, score_weights_update, score_weights_validate
 from health.models import (
@@ -30,6 +29,7 @@ from health.services import (
     rule_params_validate,
     rule_setting_update,
 )
+from orderhub.admin_base import AuditedHistoryAdmin
 from orderhub.selectors import order_visible_to
 
 
@@ -77,7 +77,7 @@ class _ParamsForm(forms.ModelForm):
 
 
 @admin.register(RuleSetting)
-class RuleSettingAdmin(SimpleHistoryAdmin):
+class RuleSettingAdmin(AuditedHistoryAdmin):
     form = _ParamsForm
     list_display = ["kind", "enabled", "params", "updated_at"]
     fields = ["kind", "enabled", "params"]
@@ -93,7 +93,7 @@ class RuleSettingAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RuleOverride)
-class RuleOverrideAdmin(SimpleHistoryAdmin):
+class RuleOverrideAdmin(AuditedHistoryAdmin):
     form = _ParamsForm
     list_display = ["kind", "channel", "params", "updated_at"]
     fields = ["kind", "channel", "params"]
@@ -106,7 +106,7 @@ class RuleOverrideAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CategoryChapters)
-class CategoryChaptersAdmin(SimpleHistoryAdmin):
+class CategoryChaptersAdmin(AuditedHistoryAdmin):
     list_display = ["category", "chapters", "updated_at"]
     fields = ["category", "chapters"]
 

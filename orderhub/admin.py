@@ -11,8 +11,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from simple_history.admin import SimpleHistoryAdmin
 
+from orderhub.admin_base import AuditedHistoryAdmin, NotFoundOutsideScopeMixin
+from orderhub.allocation.services import WAREHOUSE_RULE_FIELDS, warehouse_rule_save
 from orderhub.choices import Milestone, Priority
 from orderhub.effects import UNSENT_MESSAGE, enqueue_failures
 from orderhub.exceptions import OrderError
@@ -148,7 +149,7 @@ ORDER_ACTIONS: dict[str, str] = {
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin[Order]):
+class OrderAdmin(AuditedHistoryAdmin[Order]):
     """Read-mostly: channel data, amounts, addresses and times are shown, never submitted.
 
     No view of this admin writes an order through a form (the change form, the history form
@@ -452,11 +453,41 @@ class TrackingEventAdmin(admin.ModelAdmin[TrackingEvent]):
 # --- Allocation: region rules a business user edits; offers, locks and waves read-only ------
 
 
+class WarehouseScopedMixin(NotFoundOutsideScopeMixin):
+    """Rows that belong to one warehouse: a warehouse user sees its own warehouses' rows only
+    (list, change, history, lookups); the warehouse filter offers only those warehouses."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(warehouse__in=warehouse_visible_to(request.user))
+
+
 @admin.register(WarehouseRule)
-class WarehouseRuleAdmin(SimpleHistoryAdmin[WarehouseRule]):
+class WarehouseRuleAdmin(WarehouseScopedMixin, AuditedHistoryAdmin[WarehouseRule]):
     list_display = ["warehouse", "provinces", "is_active", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["warehouse__code", "provinces"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "warehouse":
+            kwargs["queryset"] = warehouse_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["warehouse", "updated_at"] if obj is not None else ["updated_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a rule is switched off (``active``), never deleted unaudited
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        saved = warehouse_rule_save(
+            warehouse_id=obj.warehouse_id,
+            values={name: form.cleaned_data[name] for name in WAREHOUSE_RULE_FIELDS},
+            user=request.user,
+        )
+        obj.pk = saved.pk
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -473,28 +504,28 @@ class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(_ReadOnlyAdmin):
+class AllocationAdmin(WarehouseScopedMixin, _ReadOnlyAdmin):
     list_display = [
         "order", "warehouse", "sequence", "wave", "claimed_at", "lease_until", "picked_at",
         "released_at", "key_id",
     ]  # fmt: skip
-    list_filter = ["warehouse"]
+    list_filter = [("warehouse", WarehouseScopedFilter)]
     search_fields = ["order__external_id", "warehouse__code"]
     list_select_related = ["order", "warehouse", "wave"]
     raw_id_fields = ["order"]
 
 
 @admin.register(Offer)
-class OfferAdmin(_ReadOnlyAdmin):
+class OfferAdmin(WarehouseScopedMixin, _ReadOnlyAdmin):
     list_display = ["order", "warehouse", "offered_at", "withdrawn_at"]
-    list_filter = ["warehouse"]
+    list_filter = [("warehouse", WarehouseScopedFilter)]
     search_fields = ["order__external_id"]
     list_select_related = ["order", "warehouse"]
     raw_id_fields = ["order"]
 
 
 @admin.register(Wave)
-class WaveAdmin(_ReadOnlyAdmin):
+class WaveAdmin(WarehouseScopedMixin, _ReadOnlyAdmin):
     list_display = ["warehouse", "number", "opened_at", "closed_at", "size"]
-    list_filter = ["warehouse"]
+    list_filter = [("warehouse", WarehouseScopedFilter)]
     list_select_related = ["warehouse"]

@@ -528,3 +528,40 @@ def allocations_end_for_orders(*, order_ids: Iterable[int], reason: str) -> int:
     return Allocation.objects.filter(order_id__in=ids, released_at__isnull=True).update(
         released_at=timezone.now(), release_reason=reason[:200], lease_until=None
     )
+
+
+# --- region rules a business user edits -----------------------------------------------------
+
+WAREHOUSE_RULE_FIELDS = ("provinces", "is_active")
+
+
+@transaction.atomic
+def warehouse_rule_save(
+    *, warehouse_id: int, values: dict[str, Any], user: Any | None, source: str = "admin"
+) -> WarehouseRule:
+    """Create or change the region rule of one warehouse: a history row with the user and,
+    when anything changed, one ``allocation.rule_saved`` ledger event with before and after.
+    Offers already open stay; the rule decides the next offers."""
+    rule = WarehouseRule.objects.select_for_update().filter(warehouse_id=warehouse_id).first()
+    created = rule is None
+    if rule is None:
+        rule = WarehouseRule(warehouse_id=warehouse_id)
+    before = {} if created else {name: getattr(rule, name) for name in WAREHOUSE_RULE_FIELDS}
+    for name in WAREHOUSE_RULE_FIELDS:
+        if name in values:
+            setattr(rule, name, values[name])
+    after = {name: getattr(rule, name) for name in WAREHOUSE_RULE_FIELDS}
+    if not created and before == after:
+        return rule
+    rule._history_user = user  # type: ignore[attr-defined]  # read by simple-history
+    rule.save()
+    ledger_append(
+        action="allocation.rule_saved",
+        actor=actor_label(user, source),
+        subject_type="warehouse_rule",
+        subject_id=rule.pk,
+        source_system=SOURCE,
+        before=before,
+        after={"warehouse": rule.warehouse.code, **after},
+    )
+    return rule

@@ -17,8 +17,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from orderhub.admin_base import AuditedHistoryAdmin, NotFoundOutsideScopeMixin
 from orderhub.customers.choices import ReviewStatus
 from orderhub.customers.exceptions import CustomerActionError
 from orderhub.customers.models import (
@@ -38,10 +38,26 @@ from orderhub.customers.services.credit import (
     customer_wechat_set,
 )
 from orderhub.customers.services.risk import risk_review_clear, risk_review_reject
+from orderhub.selectors import order_visible_to
+
+
+def _works_for_warehouses(request: HttpRequest) -> bool:
+    user: Any = request.user
+    return not user.is_superuser and user.warehouses.exists()
+
+
+class _OrderScoped(NotFoundOutsideScopeMixin):
+    """Rows of one order: a warehouse user sees those of its warehouses' orders only."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        if _works_for_warehouses(request):
+            queryset = queryset.filter(order__in=order_visible_to(request.user))
+        return queryset
 
 
 @admin.register(ConfirmationRule)
-class ConfirmationRuleAdmin(SimpleHistoryAdmin):
+class ConfirmationRuleAdmin(AuditedHistoryAdmin):
     list_display = ["name", "is_active", "channel", "order_type", "min_total"]
     list_filter = ["is_active"]
     fields = list(RULE_FIELDS)
@@ -78,7 +94,7 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(ConfirmationRequest)
-class ConfirmationRequestAdmin(_ReadOnly):
+class ConfirmationRequestAdmin(_OrderScoped, _ReadOnly):
     list_display = [
         "order", "created_at", "reminded_at", "escalated_at", "confirmed_at", "refused_at",
     ]  # fmt: skip
@@ -93,7 +109,7 @@ class ConfirmationRequestAdmin(_ReadOnly):
 
 
 @admin.register(EscalatedConfirmation)
-class EscalatedConfirmationAdmin(_ReadOnly):
+class EscalatedConfirmationAdmin(_OrderScoped, _ReadOnly):
     """Open confirmations nobody answered in time: customer service calls the customer."""
 
     list_display = ["order", "created_at", "reminded_at", "escalated_at"]
@@ -109,7 +125,7 @@ class EscalatedConfirmationAdmin(_ReadOnly):
 
 
 @admin.register(CustomerProfile)
-class CustomerProfileAdmin(admin.ModelAdmin):
+class CustomerProfileAdmin(NotFoundOutsideScopeMixin, admin.ModelAdmin):
     """Scores are computed; only the WeChat openid is edited here (through its service)."""
 
     list_display = ["customer", "score", "tier", "abusive_returns", "computed_at"]
@@ -119,6 +135,13 @@ class CustomerProfileAdmin(admin.ModelAdmin):
     fields = ["customer", "wechat_openid", "score", "tier", "components", "abusive_returns",
               "computed_at"]  # fmt: skip
     readonly_fields = ["customer", "score", "tier", "components", "abusive_returns", "computed_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if _works_for_warehouses(request):  # only the buyers of their warehouses' orders
+            visible = order_visible_to(request.user).filter(customer__isnull=False)
+            queryset = queryset.filter(customer_id__in=visible.values("customer_id"))
+        return queryset
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -141,7 +164,7 @@ class CreditPolicyForm(forms.ModelForm):
 
 
 @admin.register(CreditPolicy)
-class CreditPolicyAdmin(SimpleHistoryAdmin):
+class CreditPolicyAdmin(AuditedHistoryAdmin):
     form = CreditPolicyForm
     change_form_template = "admin/customers/creditpolicy/change_form.html"
 
@@ -208,7 +231,7 @@ class RiskDecisionForm(forms.ModelForm):
 
 
 @admin.register(RiskReview)
-class RiskReviewAdmin(admin.ModelAdmin):
+class RiskReviewAdmin(_OrderScoped, admin.ModelAdmin):
     form = RiskDecisionForm
     list_display = ["order", "opened_at", "status", "decided_by", "decided_at"]
     list_filter = ["status"]
