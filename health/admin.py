@@ -116,7 +116,7 @@ class CategoryChaptersAdmin(AuditedHistoryAdmin):
 
 
 @admin.register(ReplenishmentOrder)
-class ReplenishmentOrderAdmin(SimpleHistoryAdmin):
+class ReplenishmentOrderAdmin(AuditedHistoryAdmin):
     """Work orders the ``stock_shortage`` repair created (read-only here: people carry them
     out in the warehouse; the WMS's next stock report shows the result)."""
 
@@ -148,7 +148,7 @@ class _ScoreWeightsForm(forms.ModelForm):
 
 
 @admin.register(ScoreWeights)
-class ScoreWeightsAdmin(SimpleHistoryAdmin):
+class ScoreWeightsAdmin(AuditedHistoryAdmin):
     """The health score's weights: edited here by a business user, saved by the service
     (history row and ledger event); the four weights must add up to 1."""
 

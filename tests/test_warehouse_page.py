@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
+from django.utils import translation
 
 from orderhub.choices import Milestone
 from orderhub.models import Allocation, Offer, Order
@@ -17,6 +19,13 @@ from tests.factories import OrderFactory, OrderLineFactory, WarehouseFactory
 from traceability.models import LedgerEvent
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def default_language_after() -> Iterator[None]:
+    """The pages here are asked for in English; later tests start in the default language."""
+    yield
+    translation.activate("zh-hans")
 
 
 @pytest.fixture(autouse=True)

@@ -233,7 +233,7 @@ def test_score_drill_down_page(world: dict[str, Any], ops: Client) -> None:
     page = ops.get("/en/board/score/tracking_completeness/?scope=channel&subject=tmall&window=day")
     assert page.status_code == 200
     text = page.content.decode()
-    assert f'href="/orders/{world["urgent"].pk}/"' in text
+    assert f'href="/en/orders/{world["urgent"].pk}/"' in text
     assert world["calm"].external_id not in text
     assert ops.get("/en/board/score/nonsense/?scope=channel").status_code == 404
 
