@@ -4,19 +4,22 @@ their warehouse (also at the URL level). Screenshots in test-results/."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from health.demo import demo_feedback_load
 from health.models import Anomaly, AnomalyReview
 from health.rollup import score_daily_rollup, score_rollup_due
+from health.services import anomalies_evaluate_locked
 from orderhub.demo import demo_load
-from orderhub.models import Warehouse
+from orderhub.models import Order, Warehouse
 from traceability.models import LedgerEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,6 +47,11 @@ MAP_NAMES = """() => {
 def demo() -> dict[str, Any]:
     demo_load(orders=150, now=timezone.now())
     demo_feedback_load()
+    # The demo seed is healthy (it opens no anomaly): a day later the time-based rules find
+    # what the seed's open orders have not done by then (deadlines passed, no scans).
+    with transaction.atomic():
+        ids = list(Order.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+        anomalies_evaluate_locked(order_ids=ids, now=timezone.now() + timedelta(days=1))
     for day in score_rollup_due(now=timezone.now()):
         score_daily_rollup(day=day)
     User = get_user_model()

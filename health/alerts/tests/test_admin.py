@@ -50,8 +50,8 @@ def test_pages_open_and_show_rule_state_and_no_secret(sandbox: SandboxAPI) -> No
         assert DINGTALK_SECRET not in body
         assert DINGTALK_TOKEN not in body
     rules = client.get("/en/admin/alerts/alertrule/").content.decode()
-    assert rules.count("metric unavailable") == 1  # health_score_daily, until plugged in
-    assert rules.count("no notifier: incidents open but nobody is told") == 3
+    assert rules.count("metric unavailable") == 0  # every default rule's metric is plugged in
+    assert rules.count("no notifier: incidents open but nobody is told") == 4
 
 
 def test_a_warehouse_user_sees_only_its_incidents_and_deliveries(sandbox: SandboxAPI) -> None:
