@@ -36,6 +36,7 @@ from channels_app.sandbox.generator import (
 from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import pinduoduo_account
 from channels_app.services import inbox_process_pending
+from channels_app.services.system_facts import system_facts_apply_received
 from channels_app.services.mapping import status_mapping_save
 from health.models import Anomaly, OrderCheck
 from health.services import anomalies_sweep
@@ -133,7 +134,9 @@ class Sandbox:
 
 
 def settle() -> None:
-    while inbox_process_pending(limit=200):
+    """What a running worker does within a second: the inbox, and the facts the facts API
+    stored (applied by ``channels.facts_apply``)."""
+    while inbox_process_pending(limit=200) or system_facts_apply_received():
         pass
 
 

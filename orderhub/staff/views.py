@@ -18,6 +18,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -193,5 +195,20 @@ class SelfCheckView(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        responses=inline_serializer(
+            "SelfCheck",
+            {
+                "score": serializers.IntegerField(),
+                "items": inline_serializer(
+                    "SelfCheckItem",
+                    {"key": serializers.CharField(), "title": serializers.CharField(),
+                     "passed": serializers.BooleanField(), "value": serializers.CharField(),
+                     "evidence": serializers.CharField()},
+                    many=True,
+                ),
+            },
+        )
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
         return Response(self_check_run().as_json())
