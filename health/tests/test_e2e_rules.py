@@ -36,8 +36,8 @@ from channels_app.sandbox.generator import (
 from channels_app.sandbox_api import SandboxAPI
 from channels_app.sandbox_api.testing import pinduoduo_account
 from channels_app.services import inbox_process_pending
-from channels_app.services.system_facts import system_facts_apply_received
 from channels_app.services.mapping import status_mapping_save
+from channels_app.services.system_facts import system_facts_apply_received
 from health.models import Anomaly, OrderCheck
 from health.services import anomalies_sweep
 from orderhub.models import Order, Product, StatusFact, StockShortage, TrackingEvent, Warehouse
