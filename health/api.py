@@ -55,8 +55,11 @@ class AnomalyViewSet(viewsets.ReadOnlyModelViewSet[Anomaly]):
         if "open" in query and is_open is None:
             errors["open"] = "true or false"
         order = query.get("order", "")
-        if order and not order.isdigit():
+        if order and not (order.isascii() and order.isdigit() and len(order) <= 18):
             errors["order"] = "an order id"
+        for name in ("channel", "external_id"):
+            if "\x00" in query.get(name, ""):
+                errors[name] = "Null characters are not allowed."
         kind = query.get("kind", "")
         if kind and kind not in AnomalyKind.values:
             errors["kind"] = f"one of {', '.join(AnomalyKind.values)}"

@@ -76,6 +76,15 @@ def test_anomalies_are_listed_with_filters(orders: tuple[Order, Order]) -> None:
     }  # fmt: skip
     assert client.get("/api/v1/anomalies/?open=maybe").status_code == 400
     assert client.get("/api/v1/anomalies/?kind=nope").status_code == 400
+    # What PostgreSQL cannot compare, or Python cannot count, is a 400 naming the field.
+    for query, field in (
+        ("external_id=%00_", "external_id"),
+        ("channel=a%00", "channel"),
+        ("order=%C2%B2", "order"),  # a superscript two: a digit to Python, not an id
+        ("order=99999999999999999999", "order"),
+    ):
+        answer = client.get(f"/api/v1/anomalies/?{query}")
+        assert (answer.status_code, list(answer.json())) == (400, [field]), query
 
 
 @pytest.mark.django_db
