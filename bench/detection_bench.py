@@ -169,7 +169,7 @@ def _rules(database_url: str, *, enabled: bool) -> None:
 
 def _clear_health(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
-        conn.execute("TRUNCATE health_anomaly, health_ordercheck")
+        conn.execute("TRUNCATE health_anomaly, health_ordercheck CASCADE")
 
 
 def detection_latency(database_url: str, env: dict[str, str], intake: Server) -> None:
