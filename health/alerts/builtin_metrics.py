@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q, QuerySet, Value, Window
+from django.db.models.functions import Coalesce, Concat, RowNumber
 
 from health.alerts.metrics import HEALTH_SCORE_DAILY, MetricValue, Scope, metric, metrics
 from health.choices import AnomalyKind
@@ -64,17 +64,38 @@ def _scoped(queryset: QuerySet[Any], scope: Scope, *, prefix: str = "") -> Query
     return queryset
 
 
-def _grouped(rows: list[tuple[str | None, str]], name: str) -> list[MetricValue]:
-    groups: dict[str, list[str]] = defaultdict(list)
-    for warehouse, reference in rows:
-        groups[warehouse or "-"].append(reference)
+def _grouped(
+    queryset: QuerySet[Any],
+    *,
+    warehouse: str,
+    reference: Any,
+    order_by: tuple[str, ...],
+    name: str,
+) -> list[MetricValue]:
+    """One value per warehouse: the exact count, and the first ``EVIDENCE_LIMIT`` references
+    (in the queryset's order) as evidence. Two statements, whatever the number of rows: the
+    counts grouped in SQL, the evidence cut per warehouse by a window's row number."""
+    counts = dict(queryset.order_by().values_list(warehouse).annotate(n=Count("pk")))
+    sample = (
+        queryset.annotate(
+            ref=reference,
+            rank=Window(
+                RowNumber(), partition_by=[F(warehouse)], order_by=[F(f).asc() for f in order_by]
+            ),
+        )
+        .filter(rank__lte=EVIDENCE_LIMIT)
+        .values_list(warehouse, "ref")
+    )
+    references: dict[str, list[str]] = defaultdict(list)
+    for code, ref in sample:
+        references[code or "-"].append(ref)
     return [
         MetricValue(
-            subject_key=f"warehouse:{code}",
-            value=Decimal(len(references)),
-            evidence={name: references[:EVIDENCE_LIMIT], "count": len(references)},
+            subject_key=f"warehouse:{code or '-'}",
+            value=Decimal(count),
+            evidence={name: references[code or "-"], "count": count},
         )
-        for code, references in sorted(groups.items())
+        for code, count in sorted(counts.items(), key=lambda item: item[0] or "-")
     ]
 
 
@@ -87,15 +108,12 @@ def orders_without_tracking(now: datetime, scope: Scope) -> list[MetricValue]:
         Order.objects.filter(status__in=SHOULD_HAVE_TRACKING, tracking_number=""), scope
     )
     queryset = queryset.annotate(since=Coalesce("status_changed_at", "shipped_at", "created_at"))
-    rows = queryset.filter(since__lte=now - scope.window).order_by("since", "id")
     return _grouped(
-        [
-            (code, f"{channel}:{external}")
-            for code, channel, external in rows.values_list(
-                "warehouse__code", "channel", "external_id"
-            )
-        ],
-        "orders",
+        queryset.filter(since__lte=now - scope.window),
+        warehouse="warehouse__code",
+        reference=Concat("channel", Value(":"), "external_id"),
+        order_by=("since", "id"),
+        name="orders",
     )
 
 
@@ -107,9 +125,12 @@ def ghost_shipment_deadline_within(now: datetime, scope: Scope) -> list[MetricVa
         Q(kind=AnomalyKind.GHOST_SHIPMENT, resolved_at__isnull=True)
         & Q(deadline__isnull=False, deadline__lte=now + scope.window)
     )
-    queryset = _scoped(queryset, scope, prefix="order__").order_by("deadline", "id")
     return _grouped(
-        list(queryset.values_list("order__warehouse__code", "subject_key")), "anomalies"
+        _scoped(queryset, scope, prefix="order__"),
+        warehouse="order__warehouse__code",
+        reference=F("subject_key"),
+        order_by=("deadline", "id"),
+        name="anomalies",
     )
 
 
@@ -121,7 +142,10 @@ def anomalies_escalated(now: datetime, scope: Scope) -> list[MetricValue]:
     queryset = Anomaly.objects.filter(
         resolved_at__isnull=True, escalate_at__isnull=False, escalate_at__lte=now
     )
-    queryset = _scoped(queryset, scope, prefix="order__").order_by("escalate_at", "id")
     return _grouped(
-        list(queryset.values_list("order__warehouse__code", "subject_key")), "anomalies"
+        _scoped(queryset, scope, prefix="order__"),
+        warehouse="order__warehouse__code",
+        reference=F("subject_key"),
+        order_by=("escalate_at", "id"),
+        name="anomalies",
     )
