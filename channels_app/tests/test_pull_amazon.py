@@ -150,6 +150,25 @@ def test_expired_access_token_is_refreshed_once(api: SandboxAPI) -> None:
     assert api.calls["lwa.token"] == 2
 
 
+def test_a_revoked_cached_access_token_is_replaced_once(api: SandboxAPI) -> None:
+    _seed(api, 2)
+    account = amazon_account(api)
+    account_poll(account_id=account.pk)
+    with api.lock:
+        api.amazon.tokens.clear()  # the platform no longer knows the cached token
+    api.amazon.order_add(
+        status="Pending", updated=datetime.now(UTC) - timedelta(minutes=4), number=98
+    )
+    PollState.objects.filter(account=account).update(cursor={})
+
+    result = account_poll(account_id=account.pk)
+
+    assert (result.outcome, result.messages) == ("ok", 1)
+    assert api.calls["lwa.token"] == 2
+    account.refresh_from_db()
+    assert account.needs_attention is False
+
+
 def test_revoked_grant_flags_the_account_and_stops_calling(api: SandboxAPI) -> None:
     _seed(api, 3)
     account = amazon_account(api)

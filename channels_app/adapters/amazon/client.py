@@ -123,7 +123,7 @@ class AmazonClient:
         json_body: Any = None,
         http: HttpClient | None = None,
     ) -> HttpResult:
-        """One SP-API call; an expired access token is refreshed once and the call repeated."""
+        """One SP-API call; a refused access token is replaced once and the call repeated."""
         client = http or self.http
         for attempt in (1, 2):
             headers = {
@@ -141,7 +141,8 @@ class AmazonClient:
             )
             if result.status in (401, 403):
                 code, message = _errors(result)
-                if attempt == 1 and "expired" in message.lower():
+                if attempt == 1:
+                    # An expired or revoked cached access token: one fresh token, one retry.
                     continue
                 raise TerminalError(f"SP-API refused access: {code} {message}".strip())
             if result.status >= 400:
