@@ -7,7 +7,6 @@ token-like field masked.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,27 +17,12 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app.admin import warehouse_staff
 from channels_app.crypto import SecretsDecryptError, secrets_decrypt
+from channels_app.masking import masked
 from channels_app.models import OutboundCall, OutboxEntry, PollState, ReconciliationRun
 from channels_app.outbound.services import outbox_entry_requeue
 from orderhub.selectors import order_visible_to
 
-MASK = "••••"
-_MASKED_KEYS = r"(?:access_token|refresh_token|client_secret|app_secret|consumer_secret|" \
-    r"consumer_key|password|secret|token|sign)"  # fmt: skip
-_JSON_SECRET = re.compile(rf'("{_MASKED_KEYS}"\s*:\s*)"[^"]*"', re.IGNORECASE)
-_FORM_SECRET = re.compile(rf"(\b{_MASKED_KEYS}=)[^&\s\"]*", re.IGNORECASE)
-
-
 _CALL_BODIES = ("request_body", "response_body", "url")
-
-
-def masked(text: str, secret_values: list[str]) -> str:
-    """``text`` with every stored secret value and every token-like field value masked."""
-    for value in sorted(secret_values, key=len, reverse=True):
-        if len(value) >= 4:
-            text = text.replace(value, MASK)
-    text = _JSON_SECRET.sub(rf'\1"{MASK}"', text)
-    return _FORM_SECRET.sub(rf"\1{MASK}", text)
 
 
 class _ReadOnly:

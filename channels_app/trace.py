@@ -8,6 +8,7 @@ import json
 
 from django.utils.translation import gettext as _
 
+from channels_app.masking import masked
 from channels_app.models import InboundMessage, OutboundCall
 from orderhub.models import Order, TrackingEvent
 from traceability.selectors import TraceEntry, trace_sources
@@ -63,12 +64,12 @@ def outbound_calls(order: Order) -> list[TraceEntry]:
             kind="outbound",
             title=f"{call.method} {call.operation} → {call.response_status or '-'}",
             details=(
-                (_("URL"), call.url),
+                (_("URL"), masked(call.url)),
                 (_("outcome"), str(call.get_outcome_display())),
                 (_("latency (ms)"), str(call.latency_ms or "")),
                 (_("error"), call.error),
             ),
-            raw=f"{call.request_body}\n\n---\n\n{call.response_body}"[:RAW_LIMIT],
+            raw=masked(f"{call.request_body}\n\n---\n\n{call.response_body}")[:RAW_LIMIT],
         )
         for call in calls
     ]

@@ -1,17 +1,29 @@
 """The OutboundCall log: one row per HTTP attempt, written before the call and completed
 after it, each write in its own short autocommit (never inside the relay's transaction), so a
-relay killed mid-call leaves a ``started`` row as evidence."""
+relay killed mid-call leaves a ``started`` row as evidence. URLs and bodies are stored with
+the account's secrets and every token-like value masked (``channels_app.masking``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.utils import timezone
 
+from channels_app.masking import masked
 from channels_app.models import OutboundCall
 
 
 class OutboundCallRecorder:
-    def __init__(self, *, account_id: int, outbox_id: int | None, order_id: int | None) -> None:
+    def __init__(
+        self,
+        *,
+        account_id: int,
+        outbox_id: int | None,
+        order_id: int | None,
+        secret_values: Iterable[str] = (),
+    ) -> None:
         self.account_id = account_id
+        self.secret_values = [value for value in secret_values if value]
         self.outbox_id = outbox_id
         self.order_id = order_id
         self.call_ids: list[int] = []
@@ -25,8 +37,8 @@ class OutboundCallRecorder:
             order_id_ref=self.order_id,
             operation=operation[:64],
             method=method[:8],
-            url=url[:1000],
-            request_body=body[:20000],
+            url=masked(url, self.secret_values)[:1000],
+            request_body=masked(body, self.secret_values)[:20000],
             started_at=timezone.now(),
         )
         self.call_ids.append(call.pk)
@@ -46,7 +58,7 @@ class OutboundCallRecorder:
         self._open.discard(call_id)
         OutboundCall.objects.filter(pk=call_id).update(
             response_status=status,
-            response_body=body[:20000],
+            response_body=masked(body, self.secret_values)[:20000],
             latency_ms=latency_ms,
             outcome=outcome,
             error=error[:2000],

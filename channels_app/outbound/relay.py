@@ -249,8 +249,12 @@ def outbox_entry_send(*, entry_id: int) -> str:
     # A tracking number that arrived after the transition is still sent.
     payload["tracking_number"] = payload.get("tracking_number") or entry.order.tracking_number
     payload["carrier"] = payload.get("carrier") or entry.order.carrier
+    config = account_config(account)
     recorder = OutboundCallRecorder(
-        account_id=account.pk, outbox_id=entry.pk, order_id=entry.order_id
+        account_id=account.pk,
+        outbox_id=entry.pk,
+        order_id=entry.order_id,
+        secret_values=config.secrets.values(),
     )
     http = HttpClient(recorder=recorder, max_attempts=3, max_wait=4.0)
     request = WriteRequest(
@@ -262,7 +266,7 @@ def outbox_entry_send(*, entry_id: int) -> str:
         attempt=entry.attempts,
     )
     try:
-        result = writers.get(account.kind)(account_config(account), http, request)
+        result = writers.get(account.kind)(config, http, request)
     except TerminalError as exc:
         recorder.mark_last(OutboundOutcome.TERMINAL, str(exc))
         channel_account_attention_mark(account_id=account.pk, reason=str(exc))

@@ -184,7 +184,10 @@ def kuaidi100_overdue_poll(
     outcome, error, errors = "ok", "", 0
     for waybill in waybills:
         recorder = OutboundCallRecorder(
-            account_id=account.pk, outbox_id=None, order_id=waybill.order_id
+            account_id=account.pk,
+            outbox_id=None,
+            order_id=waybill.order_id,
+            secret_values=config.secrets.values(),
         )
         http.recorder = recorder
         try:
@@ -281,7 +284,12 @@ def kuaidi100_query_now(*, order_id: int, carrier: str, tracking_number: str) ->
         raise LookupError("no enabled kuaidi100 account to query")
     account = ChannelAccount.objects.get(pk=ids[0])
     config = account_config(account)
-    recorder = OutboundCallRecorder(account_id=account.pk, outbox_id=None, order_id=order_id)
+    recorder = OutboundCallRecorder(
+        account_id=account.pk,
+        outbox_id=None,
+        order_id=order_id,
+        secret_values=config.secrets.values(),
+    )
     http = HttpClient(recorder=recorder, max_attempts=2, max_wait=2.0)
     try:
         answer = kuaidi100_query(config, http, carrier=carrier, number=tracking_number)

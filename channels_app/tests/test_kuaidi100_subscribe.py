@@ -90,9 +90,10 @@ def test_waybill_issued_subscribes_once_and_the_relay_sends_it(api: SandboxAPI) 
     assert form["schema"] == "json"
     key, _customer, salt = KUAIDI100_KEY
     assert key not in call.request_body  # masked in the log
+    assert salt not in call.request_body  # the push-signing salt too
     assert json.loads(form["param"]) == {
         "company": "shunfeng", "number": "SF1000000001", "from": "", "to": "", "key": "***",
-        "parameters": {"callbackurl": "http://127.0.0.1/hooks/kd100-main/", "salt": salt,
+        "parameters": {"callbackurl": "http://127.0.0.1/hooks/kd100-main/", "salt": "••••",
                        "resultv2": "1"},
     }  # fmt: skip
     received = api.kuaidi100.subscriptions["SF1000000001"]  # the form the stand-in got

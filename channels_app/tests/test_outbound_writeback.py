@@ -118,6 +118,8 @@ def test_shipped_in_the_warehouse_reaches_the_channel_once(api: SandboxAPI) -> N
     )  # fmt: skip
     assert call.latency_ms is not None
     assert '"logistics_code":"SF1234567890"' in call.request_body
+    for secret in account_config(account).secrets.values():
+        assert secret not in f"{call.url} {call.request_body} {call.response_body}"
     ack = StatusFact.objects.get(order=order, raw_status="ack:ship_confirm")
     assert (ack.system, ack.milestone, ack.outcome) == (
         f"douyin:{account.code}", "waybill_issued", "confirmed",
@@ -186,6 +188,12 @@ def test_each_platform_gets_its_real_call(
     assert StatusFact.objects.filter(
         order=order, system=f"{platform}:{account.code}", raw_status="ack:ship_confirm"
     ).exists()
+    # The log keeps the call, not the credentials: no secret value rests in the database.
+    secrets = [v for v in account_config(account).secrets.values() if len(v) >= 4]
+    stored = [f"{c.url} {c.request_body} {c.response_body}" for c in OutboundCall.objects.all()]
+    assert secrets
+    assert stored
+    assert [s for s in secrets if any(s in text for text in stored)] == []
     if platform == "amazon":
         package = api.amazon.orders[order.external_id]["package"]
         assert (package["trackingNumber"], package["carrierCode"]) == ("SF1234567890", "shunfeng")
