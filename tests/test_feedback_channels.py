@@ -189,3 +189,27 @@ def _poll_again(account_id: int, *, since: datetime) -> None:
     assert account_poll(account_id=account_id, budget_seconds=60).outcome == "ok"
     while inbox_process_pending(limit=50):
         pass
+
+
+@pytest.mark.slow
+def test_sandbox_run_with_feedback_converges_on_its_ledger(live_server: Any) -> None:
+    kinds = ("douyin", "youzan", "shopify")
+    sandbox_accounts_setup(kinds=kinds, prefix=PREFIX)
+    accounts = [sandbox_account(kind, prefix=PREFIX) for kind in kinds]
+    # One thread: the after-sale messages that carry no time of their own (Shopify disputes,
+    # Douyin arbitrations) are ordered by arrival, as on the platforms' side.
+    config = engine.RunConfig(url=live_server.url, rate=0, count=0, orders=24, feedback=0.7,
+                              duplicates=0.2, bad_signatures=0.02, hostile=0, seed=12, run=77,
+                              threads=1)  # fmt: skip
+    ledger = engine.run(accounts, config)
+    while inbox_process_pending(limit=200):
+        pass
+    assert ledger.counts()["feedback"] >= 15
+    actual = {
+        (row.channel, row.kind, row.external_id): row.raw["status"]
+        for row in Feedback.objects.all()
+    }
+    assert actual == ledger.feedback
+    assert {kind for _code, kind, _id in actual} == {"return", "complaint"}
+    assert not Feedback.objects.filter(order__isnull=True).exists()
+    assert not Anomaly.objects.filter(kind="unmapped_status").exists()
