@@ -122,6 +122,10 @@ def test_after_sale_story_leaves_one_row_per_platform_id(
     assert not Anomaly.objects.filter(order=stored, kind="unmapped_status").exists()
     messages = InboundMessage.objects.filter(account__code=code)
     assert set(messages.values_list("status", flat=True)) == {InboxStatus.PROCESSED}
+    # Every message, the refunds and disputes too, is in the order's trace.
+    assert [ids for ids in messages.values_list("order_ids", flat=True)] == [
+        [stored.pk]
+    ] * messages.count()
 
 
 def test_a_late_earlier_status_does_not_move_the_return_back(live_server: Any) -> None:

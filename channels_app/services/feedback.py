@@ -32,8 +32,10 @@ def feedback_from_messages(
 ) -> int:
     """Record the feedback the processed ``messages`` report; returns how many reports were
     applied (new or repeated). Only messages whose adapter expects feedback for their event
-    type are parsed again. Precondition: the caller holds the messages' rows in its
-    transaction and has flushed their order changes."""
+    type are parsed again. A message is linked to the order its feedback is about (its
+    ``order_ids``, which the caller writes), so the order's trace shows a refund or dispute
+    that said nothing else about the order. Precondition: the caller holds the messages'
+    rows in its transaction and has flushed their order changes."""
     applied = 0
     for message in messages:
         account = message.account
@@ -43,10 +45,12 @@ def feedback_from_messages(
         payload = payload_parse(bytes(message.payload), max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
         reports = adapter.feedback(config(account), payload, event_type=message.event_type)
         for report in reports:
-            feedback_record(
+            row = feedback_record(
                 feedback=_feedback_in(report, account=account, message=message),
                 source_system=f"{account.kind}:{account.code}",
             )
+            if row.order_id is not None and row.order_id not in message.order_ids:
+                message.order_ids = sorted([*message.order_ids, row.order_id])
             applied += 1
     if applied:
         logger.info("channels.feedback.recorded reports=%s", applied)

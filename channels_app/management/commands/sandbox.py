@@ -166,9 +166,10 @@ class Command(BaseCommand):
             f"faults injected: {len(ledger.faults)}"
             + "".join(f" {name}={n}" for name, n in sorted(injected.items()))
         )
+        after_sale = ledger.counts()["feedback"]
         self.stdout.write(
             f"done: {len(ledger.sent)} deliveries ({groups['channel']} channel, "
-            f"{groups['courier']} courier, {groups['facts_api']} facts API; "
-            f"{ledger.counts()['feedback']} after-sale), "
-            f"{errors} errors (5xx or no answer)"
+            f"{groups['courier']} courier, {groups['facts_api']} facts API"
+            + (f"; {after_sale} of them after-sale" if after_sale else "")
+            + f"), {errors} errors (5xx or no answer)"
         )
