@@ -117,7 +117,12 @@ def score_weights_update(
 
 @dataclass(frozen=True, slots=True)
 class FeedbackIn:
-    """One review, complaint or return as an adapter normalised it from a platform payload."""
+    """One review, complaint or return as an adapter normalised it from a platform payload.
+
+    ``status`` is the platform's own status of it in this report (an after-sale moves on:
+    applied, agreed, refunded, closed), at ``status_at`` (the platform's clock, or our receipt
+    when the message carries none); '' for a report that has no status (a demo review).
+    """
 
     channel: str
     external_order_id: str
@@ -129,41 +134,57 @@ class FeedbackIn:
     province: str = ""
     reason: str = ""
     raw: dict[str, Any] | None = None
+    status: str = ""
+    status_at: datetime | None = None
+
+
+def _stored(feedback: FeedbackIn) -> dict[str, Any]:
+    """The ``raw`` column: the report's payload, and its status with the status's time."""
+    raw = dict(feedback.raw or {})
+    if feedback.status:
+        at = feedback.status_at or feedback.occurred_at
+        raw.update(status=feedback.status, status_at=at.isoformat())
+    return raw
 
 
 @transaction.atomic
 def feedback_record(*, feedback: FeedbackIn, source_system: str) -> Feedback:
-    """Store one feedback report (idempotent by the platform's id: a repeat returns the row
-    already stored and appends nothing). The order is found by channel order id; one not
-    known yet is kept without an order. ``positive`` defaults from the star rating; the
-    province defaults to the order's. Appends ``health.feedback_received``."""
+    """Store one feedback report: one row per platform id (channel, kind, external id).
+
+    A repeat of what is stored changes nothing and appends nothing. A report with another
+    ``status`` whose ``status_at`` is not older than the stored one moves the row on (its
+    status, reason, rating and payload; the earlier ``occurred_at`` of the two kept) and
+    appends ``health.feedback_updated`` with the status before and after; an older status
+    arriving late is ignored. The order is found by channel order id (one not known yet is
+    kept without an order and linked by a later report); ``positive`` defaults from the star
+    rating; the province defaults to the order's. A new row appends
+    ``health.feedback_received``. Locks the stored row."""
     if feedback.kind not in FeedbackKind.values:
         raise ValidationError({"kind": f"unknown feedback kind {feedback.kind!r}"})
     if feedback.rating is not None and not 1 <= feedback.rating <= 5:
         raise ValidationError({"rating": "must be between 1 and 5"})
-    existing = Feedback.objects.filter(
-        channel=feedback.channel, kind=feedback.kind, external_id=feedback.external_id
-    ).first()
+    existing = (
+        Feedback.objects.select_for_update()
+        .filter(channel=feedback.channel, kind=feedback.kind, external_id=feedback.external_id)
+        .first()
+    )
     if existing is not None:
-        return existing
+        return _feedback_move_on(existing, feedback, source_system=source_system)
     order = Order.objects.filter(
         channel=feedback.channel, external_id=feedback.external_order_id
     ).first()
-    positive = feedback.positive
-    if positive is None and feedback.kind == FeedbackKind.REVIEW and feedback.rating is not None:
-        positive = feedback.rating >= POSITIVE_RATING
     row = Feedback.objects.create(
         channel=feedback.channel,
         order=order,
         kind=feedback.kind,
         rating=feedback.rating,
-        positive=positive,
+        positive=_positive(feedback),
         province=feedback.province or (order.province if order is not None else ""),
         reason=feedback.reason[:500],
         occurred_at=feedback.occurred_at,
         received_at=timezone.now(),
         external_id=feedback.external_id,
-        raw=feedback.raw or {},
+        raw=_stored(feedback),
     )
     ledger_append(
         action="health.feedback_received",
@@ -173,6 +194,64 @@ def feedback_record(*, feedback: FeedbackIn, source_system: str) -> Feedback:
         subject_id=row.pk,
         source_system=source_system,
         after={"kind": row.kind, "rating": row.rating, "positive": row.positive,
-               "province": row.province, "external_id": row.external_id},
+               "province": row.province, "external_id": row.external_id,
+               "status": feedback.status},
     )  # fmt: skip
+    return row
+
+
+def _positive(feedback: FeedbackIn) -> bool | None:
+    if feedback.positive is None and feedback.kind == FeedbackKind.REVIEW and feedback.rating:
+        return feedback.rating >= POSITIVE_RATING
+    return feedback.positive
+
+
+def _feedback_move_on(row: Feedback, feedback: FeedbackIn, *, source_system: str) -> Feedback:
+    """Apply a later report to the stored (locked) row; see ``feedback_record``."""
+    before = str(row.raw.get("status", "")) if isinstance(row.raw, dict) else ""
+    stored_at = row.raw.get("status_at") if isinstance(row.raw, dict) else None
+    new_at = feedback.status_at or feedback.occurred_at
+    newer = stored_at is None or new_at >= datetime.fromisoformat(str(stored_at))
+    changes: list[str] = []
+    if feedback.occurred_at < row.occurred_at:
+        row.occurred_at = feedback.occurred_at
+        changes.append("occurred_at")
+    if row.order_id is None or not row.province:
+        # The order, or its address, may have arrived after the first report.
+        order = (
+            row.order
+            or Order.objects.filter(
+                channel=feedback.channel, external_id=feedback.external_order_id
+            ).first()
+        )
+        if order is not None and row.order_id is None:
+            row.order = order
+            changes.append("order")
+        province = feedback.province or (order.province if order is not None else "")
+        if province and not row.province:
+            row.province = province
+            changes.append("province")
+    moved = bool(feedback.status) and feedback.status != before and newer
+    if moved:
+        row.raw = _stored(feedback)
+        row.rating = feedback.rating if feedback.rating is not None else row.rating
+        row.positive = _positive(feedback) if feedback.rating or feedback.positive else row.positive
+        row.reason = feedback.reason[:500] or row.reason
+        changes += ["raw", "rating", "positive", "reason"]
+    if not changes:
+        return row
+    row.save(update_fields=changes)
+    if moved or "order" in changes:
+        ledger_append(
+            action="health.feedback_updated",
+            actor=source_system,
+            order_id=row.order_id,
+            subject_type="feedback",
+            subject_id=row.pk,
+            source_system=source_system,
+            before={"status": before},
+            after={"status": row.raw.get("status", "") if isinstance(row.raw, dict) else "",
+                   "kind": row.kind, "external_id": row.external_id,
+                   "province": row.province},
+        )  # fmt: skip
     return row

@@ -88,6 +88,35 @@ class VerificationError(Exception):
         )
 
 
+# Feedback kinds as adapters report them (the values of ``health.choices.FeedbackKind``).
+FEEDBACK_RETURN = "return"
+FEEDBACK_COMPLAINT = "complaint"
+FEEDBACK_REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReport:
+    """A return, complaint or review one platform message reports about an order.
+
+    ``external_id`` is the platform's own id of the after-sale, dispute or review: the same
+    id in a later message is the same report with its ``status`` moved on. ``status_at`` is
+    the platform's time of that status, ``opened_at`` the time the report was opened, each
+    ``None`` when the message does not carry it (the service then uses the receipt time).
+    ``detail`` keeps the platform's own fields worth showing (amounts, reason codes).
+    """
+
+    external_order_id: str
+    kind: str
+    external_id: str
+    status: str
+    status_at: datetime | None = None
+    opened_at: datetime | None = None
+    rating: int | None = None
+    positive: bool | None = None
+    reason: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
 class NormalizeError(Exception):
     """The payload is authentic but cannot be turned into an order. Terminal, not retried."""
 
@@ -115,6 +144,18 @@ class ChannelAdapter:
         mapping table, whose defaults are ``default_status_map``.
         """
         raise NotImplementedError
+
+    def feedback_expected(self, event_type: str) -> bool:
+        """Whether a message of this event type may carry feedback (a cheap check on the
+        stored event type, so other messages are not parsed twice). Default: never."""
+        return False
+
+    def feedback(
+        self, account: AccountConfig, payload: Any, *, event_type: str
+    ) -> Sequence[FeedbackReport]:
+        """The returns, complaints and reviews a parsed payload reports (pure, like
+        ``normalize``; a payload ``normalize`` accepted never fails here). Default: none."""
+        return ()
 
 
 adapters: Registry[type[ChannelAdapter]] = Registry("channel adapters")

@@ -7,7 +7,9 @@ deliveries are shuffled (random reordering per order) and several orders are in 
 once. Everything random comes from ``seed`` and ``run``; only the signing timestamps are the
 real clock. ``run`` tells runs apart: orders, external ids and delivery ids of two runs with
 different ``run`` values never coincide, so a second run is new traffic, not a replay of the
-first (``manage.py sandbox`` picks a random one per start).
+first (``manage.py sandbox`` picks a random one per start). ``feedback`` is a share of the
+orders that later get an after-sale (a return, a refund, a dispute or an arbitration) in
+their platform's format (``channels_app.sandbox.feedback``), sent after the order's story.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import requests
 
 from channels_app.adapters.base import AccountConfig
 from channels_app.sandbox import encoders, faults
+from channels_app.sandbox import feedback as feedback_traffic
 from channels_app.sandbox.accounts import SystemAccounts, private_key_for
 from channels_app.sandbox.faults import Story
 from channels_app.sandbox.generator import (
@@ -73,6 +76,8 @@ class Ledger:
     # (fault, channel code, external id) of every fault injected
     faults: list[tuple[str, str, str]] = field(default_factory=list)
     stories: list[Story] = field(default_factory=list)  # of those orders
+    # (channel code, feedback kind, platform id) -> the status its last message sets
+    feedback: dict[tuple[str, str, str], str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, record: Sent) -> None:
@@ -125,6 +130,8 @@ class RunConfig:
     only_faults: bool = False
     # Stop after this many orders (0: no limit; ``count`` still bounds the deliveries).
     orders: int = 0
+    # Share of the (paid) orders that get an after-sale story later.
+    feedback: float = 0.0
 
 
 _local = threading.local()
@@ -183,6 +190,7 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
     # Faults draw from their own stream, so the healthy orders of a run are the same with or
     # without them.
     fault_rng = random.Random(config.seed * 7919 + (config.run << 32) + 0xFA17)
+    feedback_rng = random.Random(config.seed * 104729 + (config.run << 32) + 0xFEED)
     while config.count == 0 or emitted < config.count:
         if config.orders and len(ledger.expected) >= config.orders:
             break
@@ -251,6 +259,15 @@ def plan_jobs(accounts: list[AccountConfig], config: RunConfig, ledger: Ledger) 
         # A second label and its scans come after the rest of the order's story.
         for offset, late_job in enumerate(late):
             later.append((emitted + len(units) + 30 * (offset + 1), late_job))
+        if config.feedback and feedback_rng.random() < config.feedback:
+            # The after-sale comes after the order's story, its messages well apart.
+            story_messages = feedback_traffic.feedback_story(order, feedback_rng, now)
+            for offset, message in enumerate(story_messages):
+                request = encoders.wrap(account, message.payload, sent_at=now)
+                item = (account.kind, account.code, order.external_id, "feedback", request)
+                later.append((emitted + len(units) + 40 + 25 * offset, [item]))
+                key = (account.code, message.kind, message.external_id)
+                ledger.feedback[key] = message.status
         for index, (kind, code, request, payload) in enumerate(units):
             item = (kind, code, order.external_id, "normal", request)
             job: Job = [item]

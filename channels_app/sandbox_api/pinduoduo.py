@@ -124,6 +124,15 @@ class PinduoduoSandbox:
             self.orders[order_sn] = info
         return order_sn
 
+    def after_sale(self, order_sn: str, status: int, *, at: datetime) -> None:
+        """The buyer's after-sale on ``order_sn`` reaches ``after_sales_status`` ``status``
+        at ``at`` (the order's ``updated_at`` moves, so the next increment poll returns it);
+        ``refund_status`` follows (4 退款成功 at 10, 2 售后处理中 while open, 1 once closed)."""
+        refund = 4 if status == 10 else 1 if status in (0, 9, 11, 12, 13) else 2
+        with self.api.lock:
+            info = self.orders[order_sn]
+            info.update(after_sales_status=status, refund_status=refund, updated_at=china(at))
+
     def route(self, request: Request) -> Reply | None:
         if request.path != "/api/router" or request.method != "POST":
             return None

@@ -139,6 +139,13 @@ class SandboxAPI(SandboxCore):
                 for n in range(int(body.get("count", 1)))
             ]
             return Reply(200, {"order_sn": order_sns})
+        if request.path == "/_sandbox/after_sale" and request.method == "POST":
+            # A Pinduoduo buyer's after-sale moves on: {"order_sn": ..., "status": 3}.
+            body = request.json() or {}
+            self.pinduoduo.after_sale(
+                str(body["order_sn"]), int(body["status"]), at=datetime.now(UTC)
+            )
+            return Reply(200, {"ok": True})
         if request.path == "/_sandbox/faults/clear":
             self.faults.clear()
             return Reply(200, {"ok": True})

@@ -40,6 +40,7 @@ from channels_app.services.credibility import (
     credibility_reason,
     credibility_rules_for,
 )
+from channels_app.services.feedback import feedback_from_messages
 from channels_app.services.mapping import status_map_for_kind
 from orderhub.domain import NormalizedOrder, NormalizedTracking
 from orderhub.exceptions import OrderConflictError, OrderDataError, OrderError
@@ -289,6 +290,9 @@ def _process_locked(
                 {owners[w.tracking_number] for w in waybills if w.tracking_number in owners}
             )
     work.flush()
+    # Returns, complaints and reviews, once the orders they name are written.
+    processed = [message for message, _f, _l in spans if message.status == InboxStatus.PROCESSED]
+    feedback_from_messages(processed, config=cache.config)
     if spans:
         rows_update(
             [message for message, _first, _last in spans],

@@ -6,12 +6,14 @@ push verification and is answered without processing. Reply ``{"code":0,"msg":"s
 Both published shapes are accepted: ``msg_id`` or ``msgId``, ``tag`` string or integer,
 ``data`` a JSON string or an object. Money is in fen, times are unix seconds.
 
-One fact per message: ``tag:<n>`` at the message's own event time.
+One fact per order message: ``tag:<n>`` at the message's own event time. After-sale
+messages (tags 200-299, ``douyin.aftersale``) write no fact: they report returns and
+complaints (``feedback``), and link the message to its order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from channels_app.adapters import common
 from channels_app.adapters.base import (
     AccountConfig,
     ChannelAdapter,
+    FeedbackReport,
     InboundRequest,
     NormalizeError,
     OptionSpec,
@@ -28,6 +31,7 @@ from channels_app.adapters.base import (
     Verified,
     adapters,
 )
+from channels_app.adapters.douyin.aftersale import aftersale_reports, is_aftersale
 from channels_app.adapters.douyin.detail import DETAIL_STATUS_MAP, detail_normalize, is_detail
 from orderhub.choices import Milestone, OrderType
 from orderhub.domain import NormalizedOrder, StatusFactIn
@@ -124,17 +128,32 @@ class DouyinAdapter(ChannelAdapter):
         if is_detail(payload):  # a record fetched by the poller, not a push
             return detail_normalize(account, payload)
         result = []
-        for index, raw in enumerate(common.sequence(payload, "body")):
-            path = f"body[{index}]"
-            message = common.mapping(raw, path)
-            tag = _tag(message, path)
-            if tag == "0":
+        for tag, data, path in _messages(payload):
+            if is_aftersale(tag):
+                # An unreadable after-sale message fails here, terminally, not in ``feedback``.
+                aftersale_reports(tag, data, f"{path}.data")
+                external_id = common.text(data.get("p_id"), f"{path}.data.p_id", max_length=128)
+                result.append(NormalizedOrder(channel=account.code, external_id=external_id))
                 continue
-            data = message.get("data")
-            if isinstance(data, str):
-                data = common.loads_nested(data, f"{path}.data")
-            result.append(self._order(account, tag, common.mapping(data, f"{path}.data"), path))
+            result.append(self._order(account, tag, data, path))
         return result
+
+    def feedback_expected(self, event_type: str) -> bool:
+        tags = event_type.removeprefix("tag:").split(",")
+        # Intake cuts the tag list at 64 characters; an imported message may have none.
+        return not event_type or len(event_type) >= 64 or any(map(is_aftersale, tags))
+
+    def feedback(
+        self, account: AccountConfig, payload: Any, *, event_type: str
+    ) -> Sequence[FeedbackReport]:
+        if is_detail(payload):
+            return []
+        return [
+            report
+            for tag, data, path in _messages(payload)
+            if is_aftersale(tag)
+            for report in aftersale_reports(tag, data, f"{path}.data")
+        ]
 
     def _order(
         self, account: AccountConfig, tag: str, data: Mapping[str, Any], path: str
@@ -194,6 +213,23 @@ class DouyinAdapter(ChannelAdapter):
             else None,
             facts=facts,
         )
+
+
+def _messages(payload: Any) -> list[tuple[str, Mapping[str, Any], str]]:
+    """(tag, data, path of the message) of each message of a push, the verification ones
+    left out."""
+    result = []
+    for index, raw in enumerate(common.sequence(payload, "body")):
+        path = f"body[{index}]"
+        message = common.mapping(raw, path)
+        tag = _tag(message, path)
+        if tag == "0":
+            continue
+        data = message.get("data")
+        if isinstance(data, str):
+            data = common.loads_nested(data, f"{path}.data")
+        result.append((tag, common.mapping(data, f"{path}.data"), path))
+    return result
 
 
 def _name(value: Any) -> str | None:

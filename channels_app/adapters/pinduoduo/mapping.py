@@ -6,21 +6,30 @@ are ``yyyy-MM-dd HH:mm:ss`` China time, money in yuan strings. Facts: the paymen
 (``order_status:1`` at the deal time, when ``confirm_status`` is 1), the current shipping
 state (``order_status:2|3``), a cancel (``confirm_status:2``) and a refund
 (``refund_status:4``).
+
+``after_sales_status`` (0 无售后; 2-13 refunds and returns, 14-18 exchanges and resends,
+21-27 repairs, 31-32 refusals and resends) is the order's after-sale: one return per order
+whose status moves on with each version polled, and a complaint while the platform handles
+it (8 平台处理中) (``feedback``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.adapters import common
 from channels_app.adapters.base import (
+    FEEDBACK_COMPLAINT,
+    FEEDBACK_RETURN,
     AccountConfig,
     ChannelAdapter,
+    FeedbackReport,
     InboundRequest,
+    NormalizeError,
     OptionSpec,
     VerificationError,
     Verified,
@@ -30,6 +39,21 @@ from orderhub.choices import Milestone
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 
 DEFAULT_BASE_URL = "https://gw-api.pinduoduo.com/api/router"
+AFTER_SALES_LABELS = {
+    2: "买家申请退款 待商家处理",
+    3: "退货退款 待商家处理",
+    4: "商家同意退款 退款中",
+    5: "平台同意退款 退款中",
+    6: "驳回退款 待买家处理",
+    7: "已同意退货退款 待用户发货",
+    8: "平台处理中",
+    9: "平台拒绝退款 退款关闭",
+    10: "退款成功",
+    11: "买家撤销",
+    12: "买家逾期未处理 退款失败",
+    13: "买家逾期 超过有效期",
+}
+PLATFORM_HANDLING = "8"
 
 
 def sign(params: Mapping[str, Any], client_secret: str) -> str:
@@ -82,7 +106,18 @@ class PinduoduoAdapter(ChannelAdapter):
 
     def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
         body = common.mapping(payload, "body")
-        return [order_normalize(account, common.mapping(body.get("order_info"), "order_info"))]
+        info = common.mapping(body.get("order_info"), "order_info")
+        after_sale_reports(info)  # an unreadable after-sale fails here, not in ``feedback``
+        return [order_normalize(account, info)]
+
+    def feedback_expected(self, event_type: str) -> bool:
+        return True  # every polled order version carries its after-sale status
+
+    def feedback(
+        self, account: AccountConfig, payload: Any, *, event_type: str
+    ) -> Sequence[FeedbackReport]:
+        body = common.mapping(payload, "body")
+        return after_sale_reports(common.mapping(body.get("order_info"), "order_info"))
 
 
 def _time(info: Mapping[str, Any], name: str) -> Any:
@@ -164,3 +199,35 @@ def order_normalize(account: AccountConfig, info: Mapping[str, Any]) -> Normaliz
         lines=tuple(lines) or None,
         facts=tuple(facts),
     )
+
+
+def after_sale_reports(info: Mapping[str, Any]) -> list[FeedbackReport]:
+    """The order's after-sale as a return (and a complaint while the platform handles it);
+    none when ``after_sales_status`` is 0 or absent. The order info names no after-sale id:
+    the order number is the return's id, the status at the version's ``updated_at``."""
+    value = info.get("after_sales_status")
+    if value in (None, "", 0, "0"):
+        return []
+    status = common.text(value, "order_info.after_sales_status", max_length=8)
+    if not status.isdigit():
+        raise NormalizeError(f"order_info.after_sales_status: expected a number, got {status!r}")
+    order_sn = common.text(info.get("order_sn"), "order_info.order_sn", max_length=64)
+    updated = common.china_time(info.get("updated_at"), "order_info.updated_at")
+    detail: dict[str, Any] = {"after_sales_status": status}
+    if int(status) in AFTER_SALES_LABELS:
+        detail["after_sales_status_label"] = AFTER_SALES_LABELS[int(status)]
+    if info.get("refund_status") not in (None, ""):
+        detail["refund_status"] = str(info.get("refund_status"))
+    kinds = [FEEDBACK_RETURN] + ([FEEDBACK_COMPLAINT] if status == PLATFORM_HANDLING else [])
+    return [
+        FeedbackReport(
+            external_order_id=order_sn,
+            kind=kind,
+            external_id=order_sn,
+            status=status,
+            status_at=updated,
+            opened_at=updated if kind == FEEDBACK_COMPLAINT else None,
+            detail=detail,
+        )
+        for kind in kinds
+    ]

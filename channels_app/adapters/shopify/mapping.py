@@ -8,18 +8,29 @@ Every order body is a full snapshot, so facts are read from it rather than from 
 ``financial_status:<v>`` and ``fulfillment_status:<v>`` at ``updated_at``, ``cancelled`` at
 ``cancelled_at``, and per fulfillment ``fulfillment:<status>`` / ``shipment_status:<v>`` at
 the fulfillment's ``updated_at``.
+
+``refunds/create`` (the REST Refund resource: ``id, order_id, created_at, processed_at,
+note, refund_line_items, transactions``) and ``disputes/create|update`` (the REST Dispute
+resource: ``id, order_id, type, amount, currency, reason, network_reason_code, status,
+evidence_due_by, evidence_sent_on, finalized_on, initiated_at``) are no order snapshots:
+they write nothing about the order and report a return per refund and a complaint per
+dispute (``feedback``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.adapters import common
 from channels_app.adapters.base import (
+    FEEDBACK_COMPLAINT,
+    FEEDBACK_RETURN,
     AccountConfig,
     ChannelAdapter,
+    FeedbackReport,
     HookResponse,
     InboundRequest,
     NormalizeError,
@@ -90,6 +101,10 @@ class ShopifyAdapter(ChannelAdapter):
         order = common.mapping(payload, "body")
         if set(order) <= {"id"}:
             return []  # orders/delete carries the id only: nothing to say about the order
+        if _is_refund(order) or _is_dispute(order):
+            # No order snapshot; an unreadable one fails here, terminally, not in ``feedback``.
+            self.feedback(account, payload, event_type="")
+            return []
         external_id = common.text(order.get("id"), "id", max_length=128)
         updated_at = common.iso_time(order.get("updated_at"), "updated_at")
         facts: list[StatusFactIn] = []
@@ -190,3 +205,75 @@ class ShopifyAdapter(ChannelAdapter):
                 is_test=order.get("test") is True,
             )
         ]
+
+    def feedback_expected(self, event_type: str) -> bool:
+        return not event_type or event_type.startswith(FEEDBACK_TOPICS)
+
+    def feedback(
+        self, account: AccountConfig, payload: Any, *, event_type: str
+    ) -> Sequence[FeedbackReport]:
+        body = common.mapping(payload, "body")
+        if _is_refund(body):
+            return [refund_report(body)]
+        if _is_dispute(body):
+            return [dispute_report(body)]
+        return []
+
+
+FEEDBACK_TOPICS = ("refunds/", "disputes/")
+
+
+def _is_refund(body: Mapping[str, Any]) -> bool:
+    return "refund_line_items" in body and "line_items" not in body
+
+
+def _is_dispute(body: Mapping[str, Any]) -> bool:
+    return "order_id" in body and "network_reason_code" in body and "line_items" not in body
+
+
+def refund_report(body: Mapping[str, Any]) -> FeedbackReport:
+    """A refund is a return that is done when it is reported (Shopify has no refund state)."""
+    created = common.iso_time(body.get("created_at"), "created_at")
+    processed = common.optional_iso_time(body.get("processed_at"), "processed_at")
+    amounts = []
+    for index, raw in enumerate(common.sequence(body.get("transactions") or [], "transactions")):
+        item = common.mapping(raw, f"transactions[{index}]")
+        if item.get("kind") == "refund" and item.get("status") in (None, "success"):
+            amounts.append(common.money(item.get("amount"), f"transactions[{index}].amount"))
+    detail: dict[str, Any] = {"lines": len(common.sequence(body.get("refund_line_items"),
+                                                            "refund_line_items"))}  # fmt: skip
+    if amounts:
+        detail["amount"] = str(sum(amounts))
+    if "restock" in body:
+        detail["restock"] = body.get("restock")
+    return FeedbackReport(
+        external_order_id=common.text(body.get("order_id"), "order_id", max_length=128),
+        kind=FEEDBACK_RETURN,
+        external_id=common.text(body.get("id"), "id", max_length=64),
+        status="refunded",
+        status_at=processed or created,
+        opened_at=created,
+        reason=common.optional_text(body.get("note"), "note") or "",
+        detail=detail,
+    )
+
+
+def dispute_report(body: Mapping[str, Any]) -> FeedbackReport:
+    """A dispute (an inquiry or chargeback the buyer opened with their bank) is a complaint;
+    its ``status`` moves on (needs_response, under_review, won, lost...). The resource has no
+    update time, so a later status is ordered by receipt."""
+    detail = {
+        name: body[name]
+        for name in ("type", "amount", "currency", "network_reason_code", "evidence_due_by",
+                     "finalized_on")
+        if body.get(name) is not None
+    }  # fmt: skip
+    return FeedbackReport(
+        external_order_id=common.text(body.get("order_id"), "order_id", max_length=128),
+        kind=FEEDBACK_COMPLAINT,
+        external_id=common.text(body.get("id"), "id", max_length=64),
+        status=common.text(body.get("status"), "status", max_length=32),
+        opened_at=common.optional_iso_time(body.get("initiated_at"), "initiated_at"),
+        reason=common.optional_text(body.get("reason"), "reason") or "",
+        detail={name: str(value) for name, value in detail.items()},
+    )

@@ -8,12 +8,16 @@ JSON), ``msg_id`` (dedupe key), ``sendCount``, ``status`` (trade status at push 
 ``msg`` is either the trade detail (``full_order_info`` with ``order_info``,
 ``buyer_info``, ``address_info``, ``pay_info``, ``orders``) or a short
 ``{tid, status, update_time}`` notice. Times are ``YYYY-MM-DD HH:MM:SS`` in China time.
-One fact per message: the trade ``status`` (refund messages: the message ``type``).
+One fact per trade message: the trade ``status``. Refund messages (``trade_refund_*``,
+``msg`` = ``{oids, refunded_fee, refund_id, refund_reason, refund_reason_desc, refund_type,
+tid, update_time}``) write no fact: each reports one return per ``refund_id`` whose status
+is the message type's suffix (``BuyerCreated``, ``RefundSellerAgree``, ``RefundSuccess``,
+``RefundClosed``...); ``trade_refund_YouzanInterApplied`` (买家申请客服介入) is also a complaint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,8 +25,11 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app.adapters import common
 from channels_app.adapters.base import (
+    FEEDBACK_COMPLAINT,
+    FEEDBACK_RETURN,
     AccountConfig,
     ChannelAdapter,
+    FeedbackReport,
     InboundRequest,
     NormalizeError,
     OptionSpec,
@@ -34,6 +41,9 @@ from orderhub.choices import Milestone
 from orderhub.domain import NormalizedLine, NormalizedOrder, StatusFactIn
 
 SUCCESS = {"code": 0, "msg": "success"}
+REFUND_PREFIX = "trade_refund_"
+COMPLAINT_TYPES = frozenset({"trade_refund_YouzanInterApplied"})
+OPENING_TYPES = frozenset({"trade_refund_BuyerCreated", "trade_refund_RefundSellerCreated"})
 
 
 @adapters.register("youzan")
@@ -90,20 +100,14 @@ class YouzanAdapter(ChannelAdapter):
         )
 
     def normalize(self, account: AccountConfig, payload: Any) -> list[NormalizedOrder]:
-        body = common.mapping(payload, "body")
-        kind = common.text(body.get("type"), "type", max_length=64)
-        raw_msg = body.get("msg")
-        if not isinstance(raw_msg, str):
-            raise NormalizeError("msg: expected a URL-encoded JSON string")
-        msg = common.mapping(common.loads_nested(unquote(raw_msg), "msg"), "msg")
-        if kind.startswith("trade_refund_"):
-            external_id = common.text(msg.get("tid") or body.get("id"), "msg.tid", max_length=128)
-            when = common.china_time(msg.get("update_time"), "msg.update_time")
+        body, kind, msg = _envelope(payload)
+        if kind.startswith(REFUND_PREFIX):
+            # An unreadable refund message fails here, terminally, not in ``feedback``.
+            reports = refund_reports(body, kind, msg)
             return [
                 NormalizedOrder(
                     channel=account.code,
-                    external_id=external_id,
-                    facts=(StatusFactIn(account.system, kind, None, when),),
+                    external_id=reports[0].external_order_id,
                     is_test=body.get("test") is True,
                 )
             ]
@@ -121,6 +125,16 @@ class YouzanAdapter(ChannelAdapter):
                 )
             ]
         return [self._detail(account, body, status, common.mapping(full, "msg.full_order_info"))]
+
+    def feedback_expected(self, event_type: str) -> bool:
+        # The Event-Type header; a message imported without one is read to find out.
+        return not event_type or event_type.startswith(REFUND_PREFIX)
+
+    def feedback(
+        self, account: AccountConfig, payload: Any, *, event_type: str
+    ) -> Sequence[FeedbackReport]:
+        body, kind, msg = _envelope(payload)
+        return refund_reports(body, kind, msg) if kind.startswith(REFUND_PREFIX) else []
 
     def _detail(
         self,
@@ -198,3 +212,48 @@ class YouzanAdapter(ChannelAdapter):
             facts=(StatusFactIn(account.system, status, None, when),),
             is_test=body.get("test") is True,
         )
+
+
+def _envelope(payload: Any) -> tuple[Mapping[str, Any], str, Mapping[str, Any]]:
+    """(body, type, decoded msg) of a push."""
+    body = common.mapping(payload, "body")
+    kind = common.text(body.get("type"), "type", max_length=64)
+    raw_msg = body.get("msg")
+    if not isinstance(raw_msg, str):
+        raise NormalizeError("msg: expected a URL-encoded JSON string")
+    return body, kind, common.mapping(common.loads_nested(unquote(raw_msg), "msg"), "msg")
+
+
+def refund_reports(
+    body: Mapping[str, Any], kind: str, msg: Mapping[str, Any]
+) -> list[FeedbackReport]:
+    """The return (and for a customer-service intervention the complaint) of one refund
+    message; ``NormalizeError`` when it names no refund or order."""
+    order_id = common.text(msg.get("tid") or body.get("id"), "msg.tid", max_length=128)
+    refund_id = common.text(msg.get("refund_id"), "msg.refund_id", max_length=64)
+    when = common.china_time(msg.get("update_time"), "msg.update_time")
+    status = kind.removeprefix(REFUND_PREFIX)
+    reason = common.optional_text(
+        msg.get("refund_reason_desc") or msg.get("refund_reason"), "msg.refund_reason_desc"
+    )
+    detail = {
+        name: msg[name]
+        for name in ("refund_type", "refund_reason", "refunded_fee", "oids")
+        if name in msg
+    }
+    detail["type"] = kind
+    kinds = [FEEDBACK_RETURN] + ([FEEDBACK_COMPLAINT] if kind in COMPLAINT_TYPES else [])
+    opening = kind in OPENING_TYPES
+    return [
+        FeedbackReport(
+            external_order_id=order_id,
+            kind=feedback_kind,
+            external_id=refund_id,
+            status=status,
+            status_at=when,
+            opened_at=when if opening or feedback_kind == FEEDBACK_COMPLAINT else None,
+            reason=reason or "",
+            detail=detail,
+        )
+        for feedback_kind in kinds
+    ]

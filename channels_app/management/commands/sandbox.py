@@ -69,6 +69,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-faults", action="store_true", help="a healthy run: inject no fault at all"
         )
+        parser.add_argument(
+            "--feedback",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help="share of the paid orders that later get an after-sale in their platform's "
+            "format (Douyin after-sale and arbitration messages, Youzan trade_refund_*, "
+            "Shopify refunds/create and disputes/*), e.g. --feedback 0.2; default 0",
+        )
         parser.add_argument("--threads", type=int, default=16)
         parser.add_argument("--kinds", nargs="+", default=list(PUSH_KINDS), choices=PUSH_KINDS)
 
@@ -111,6 +120,8 @@ class Command(BaseCommand):
         if rates and systems is None:
             raise CommandError("faults need the WMS/ERP and couriers: drop --channels-only")
         run = secrets.randbits(28) if options["run"] is None else options["run"]
+        if not 0 <= options["feedback"] <= 1:
+            raise CommandError("--feedback is a share between 0 and 1")
         if not 0 <= run < 1 << 28:
             raise CommandError("--run must be between 0 and 2**28-1")
         self.stdout.write(f"sandbox run {run} (seed {options['seed']})")
@@ -131,6 +142,7 @@ class Command(BaseCommand):
             couriers=couriers,
             systems=systems,
             faults=rates,
+            feedback=options["feedback"],
         )
 
         def progress(ledger: engine.Ledger, elapsed: float) -> None:
@@ -154,8 +166,10 @@ class Command(BaseCommand):
             f"faults injected: {len(ledger.faults)}"
             + "".join(f" {name}={n}" for name, n in sorted(injected.items()))
         )
+        after_sale = ledger.counts()["feedback"]
         self.stdout.write(
             f"done: {len(ledger.sent)} deliveries ({groups['channel']} channel, "
-            f"{groups['courier']} courier, {groups['facts_api']} facts API), "
-            f"{errors} errors (5xx or no answer)"
+            f"{groups['courier']} courier, {groups['facts_api']} facts API"
+            + (f"; {after_sale} of them after-sale" if after_sale else "")
+            + f"), {errors} errors (5xx or no answer)"
         )

@@ -5,11 +5,15 @@ on 127.0.0.1, with a few orders per platform, prints its URL and the ``channel_a
 commands that point accounts at it, and runs until interrupted. Faults on demand:
 ``POST /_sandbox/faults`` with ``{"rate_limit": {"getOrders": 3}, "server_error": {...},
 "slow": {...}, "hold_after_effect": {...}, "expire_tokens": true}``; counters at
-``GET /_sandbox/stats``.
+``GET /_sandbox/stats``. ``--feedback SHARE``: that share of the Pinduoduo orders carry an
+after-sale (``after_sales_status``) when first polled, and one in four of those is in the
+platform's hands (8, a complaint); ``POST /_sandbox/after_sale`` with ``{"order_sn", "status"}``
+moves one on.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +45,11 @@ class Command(BaseCommand):
             "fault: sla_at_risk once polled); 0 for none",
         )  # fmt: skip
         parser.add_argument(
+            "--feedback", type=float, default=0.0, metavar="SHARE",
+            help="share of the Pinduoduo orders with an after-sale (a return; some in the "
+            "platform's hands: a complaint) when first polled; default 0",
+        )  # fmt: skip
+        parser.add_argument(
             "--setup", action="store_true",
             help="create the accounts that point at this sandbox (existing codes are kept)",
         )  # fmt: skip
@@ -61,10 +70,14 @@ class Command(BaseCommand):
         api.wechat_mp.token_add(WECHAT_MP_TOKEN)
         api.wechat_mp.any_follower = True
         now = datetime.now(UTC)
+        rng = random.Random(20261202)
         for number in range(options["orders"]):
             updated = now - timedelta(minutes=5 + 7 * number)
             api.amazon.order_add(status="Unshipped", updated=updated, number=number)
-            api.pinduoduo.order_add(updated=updated, number=number)
+            order_sn = api.pinduoduo.order_add(updated=updated, number=number)
+            if rng.random() < options["feedback"]:
+                status = rng.choice([3, 4, 10, 10, 6, 8])  # 8: the platform is handling it
+                api.pinduoduo.after_sale(order_sn, status, at=updated + timedelta(minutes=1))
         for number in range(options["late_wms"]):
             api.pinduoduo.order_add(
                 updated=now - timedelta(minutes=4), number=900_000 + number,
