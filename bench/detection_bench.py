@@ -521,8 +521,9 @@ def sweep_latency() -> None:
         channel = f"bench-due-{int(time.time())}"
         total = _bulk_orders(conn, SWEEP_ORDERS)
         loaded = time.monotonic() - started
-        # The due orders: handed over by the WMS 24 h before a deadline 10-40 s from now, no
-        # carrier scan; their next check is that deadline (as the engine stored it).
+        # The due orders: handed over by the WMS 22 h before a moment 10-40 s from now, no
+        # carrier scan: ghost_shipment opens then (its 24 h deadline less its 2 h lead); their
+        # next check is that moment (as the engine stored it).
         now = datetime.now(UTC)
         deadlines = [now + timedelta(seconds=10 + 30 * n / SWEEP_DUE) for n in range(SWEEP_DUE)]
         for n, deadline in enumerate(deadlines):
@@ -545,7 +546,7 @@ def sweep_latency() -> None:
                 "outcome, occurred_at, received_at, status_before, status_after, skipped, "
                 "dedupe_key, note) VALUES (%s, 'wms:bench', 'SHIPPED', 'handed_over', "
                 "'advanced', %s, now(), 'paid', 'handed_over', '[]', %s, '')",
-                [row[0], deadline - timedelta(hours=24), f"bench-due-{n}"],
+                [row[0], deadline - timedelta(hours=22), f"bench-due-{n}"],
             )
             conn.execute(
                 "INSERT INTO health_ordercheck (order_id, next_check_at) VALUES (%s, %s)",

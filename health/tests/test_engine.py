@@ -44,7 +44,7 @@ def unmapped(external_id: str) -> NormalizedOrder:
 def test_defaults_exist_for_every_rule_after_migrate() -> None:
     assert sorted(RuleSetting.objects.values_list("kind", flat=True)) == sorted(rules)
     assert RuleSetting.objects.get(kind="ghost_shipment").params == {
-        "hours": 24, "courier_systems": ["kuaidi100", "track17", "aftership"],
+        "hours": 24, "lead_hours": 2, "courier_systems": ["kuaidi100", "track17", "aftership"],
     }  # fmt: skip
 
 
@@ -151,7 +151,9 @@ def test_rule_parameters_are_merged_once_per_rule_and_channel() -> None:
     config = rule_config_load()
     first = config.params_for("ghost_shipment", "shop-a")
     assert config.params_for("ghost_shipment", "shop-a") is first
-    assert dict(first) == {"hours": 24, "courier_systems": ["kuaidi100", "track17", "aftership"]}
+    assert dict(first) == {
+        "hours": 24, "lead_hours": 2, "courier_systems": ["kuaidi100", "track17", "aftership"],
+    }  # fmt: skip
     assert config.params_for("ghost_shipment", "shop-b")["hours"] == 12
     with pytest.raises(TypeError):
         first["hours"] = 1  # type: ignore[index]  # shared by the batch: read-only
