@@ -139,7 +139,8 @@ def _view_statements() -> _ViewStatements:
             "ORDER BY order_id, occurred_at, id"
         ),
         tracking=(
-            "SELECT order_id, id, system, tracking_number, stage, raw_state, occurred_at "  # noqa: S608 - model table names
+            "SELECT order_id, id, system, tracking_number, stage, raw_state, occurred_at, "  # noqa: S608 - model table names
+            "raw_substate "
             f"FROM {TrackingEvent._meta.db_table} WHERE order_id = ANY(%s) "
             "ORDER BY order_id, occurred_at, id"
         ),

@@ -41,6 +41,7 @@ from channels_app.services.credibility import (
     credibility_rules_for,
 )
 from channels_app.services.mapping import status_map_for_kind
+from orderhub.choices import VOIDED_WAYBILL_STATES
 from orderhub.domain import NormalizedOrder, NormalizedTracking
 from orderhub.exceptions import OrderConflictError, OrderDataError, OrderError
 from orderhub.services.lifecycle import actor_label
@@ -150,15 +151,20 @@ def _resolve_facts(
     *,
     status_map: dict[str, str],
     message_id: int,
+    kind: str = "",
 ) -> list[NormalizedOrder | NormalizedTracking]:
-    """Each fact's (or tracking event's) milestone through the editable mapping."""
+    """Each fact's (or tracking event's) milestone through the editable mapping. A courier
+    event that voids its waybill (``VOIDED_WAYBILL_STATES``) has none: its stage says
+    ``returned``, but no parcel came back."""
     resolved: list[NormalizedOrder | NormalizedTracking] = []
     for order in items:
         if isinstance(order, NormalizedTracking):
             events = tuple(
                 dataclasses.replace(
                     event,
-                    milestone=status_map.get(event.stage) or None,
+                    milestone=None
+                    if f"{kind}:{event.raw_substate}" in VOIDED_WAYBILL_STATES
+                    else status_map.get(event.stage) or None,
                     source_message_id=message_id,
                 )
                 for event in order.events
@@ -194,7 +200,7 @@ def _normalized(
     except ADAPTER_DATA_ERRORS as exc:
         raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
     orders = _resolve_facts(
-        orders, status_map=cache.status_map(account.kind), message_id=message.pk
+        orders, status_map=cache.status_map(account.kind), message_id=message.pk, kind=account.kind
     )
     for order in orders:
         try:
