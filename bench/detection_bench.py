@@ -31,6 +31,7 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -322,6 +323,7 @@ def detection_latency(
             "WHERE o.external_id NOT LIKE 'G%%'"
         ).fetchone()
     batches = _batches(folder)
+    shutil.rmtree(folder, ignore_errors=True)
     detect = [
         (opened[key].timestamp() - at)
         for key, (ghost, at) in sent.items()
