@@ -3,8 +3,14 @@
 a) detection latency: a delivery arrives at the HTTP intake -> its anomaly is open (a webform
    order handed over 25 h ago with no carrier scan: ghost_shipment opens when it is
    processed), p50/p95, under a background load of healthy deliveries (default 200/s), with
-   gunicorn and processing processes as in ``intake_bench``. Reference: the same path's
-   plain processing latency (a healthy delivery -> its order written, no rule firing).
+   gunicorn as in ``intake_bench``. Processing runs as the worker does: each processing
+   process is a worker slot that takes beat's ``channels.inbox_drain`` ticks (one tick every
+   INBOX_DRAIN_INTERVAL_SECONDS, taken by a free slot, dropped after the task's 5 s expiry)
+   and runs the task itself. Reference: the same path's plain processing latency (a healthy
+   delivery -> its order written, no rule firing), and the per-stage times of both (stored ->
+   claimed -> flushed -> committed). Run twice: with the drain watching the empty inbox
+   (INBOX_WATCH_SECONDS, the default) and with it off (INBOX_WATCH_SECONDS=0: a drain returns
+   when the inbox is empty and the next delivery waits for beat's next tick).
    Target p95 <= 2 s.
 b) time-based rules: with BENCH_SWEEP_ORDERS (default 1,000,000) orders in a bench database,
    deadline -> anomaly open p95 with the real sweep run at beat's cadence
@@ -15,7 +21,7 @@ c) whole-path throughput (intake + processing) with the rules on vs every rule s
 
 Knobs: BENCH_LOAD_RATE (200), BENCH_DETECTION_SECONDS (20), BENCH_REQUESTS (2000 per
 throughput run), BENCH_RUNS (2), BENCH_SWEEP_ORDERS (1000000), BENCH_SWEEP_DUE (100),
-BENCH_PARTS (abc: which parts to run).
+BENCH_PARTS (abc: which parts to run), BENCH_WATCH (on,off: the drain settings part a runs).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +39,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -60,6 +68,8 @@ RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 SWEEP_ORDERS = int(os.environ.get("BENCH_SWEEP_ORDERS", "1000000"))
 SWEEP_DUE = int(os.environ.get("BENCH_SWEEP_DUE", "100"))
 PARTS = os.environ.get("BENCH_PARTS", "abc")
+WATCH = os.environ.get("BENCH_WATCH", "on,off").split(",")
+DRAIN_INTERVAL = float(os.environ.get("INBOX_DRAIN_INTERVAL_SECONDS", "1"))
 PROBE_INTERVAL = 0.25  # seconds between probes (a fault probe, then a reference probe)
 
 
@@ -172,13 +182,99 @@ def _clear_health(database_url: str) -> None:
         conn.execute("TRUNCATE health_anomaly, health_ordercheck CASCADE")
 
 
-def detection_latency(database_url: str, env: dict[str, str], intake: Server) -> None:
+# A worker slot: takes beat's drain ticks (a tick file per interval, created by the first free
+# slot; a tick older than the task's expiry is dropped) and runs the task; logs each batch's
+# claim, flush and commit times.
+_DRAINER = """
+import json, os, time, django
+django.setup()
+from channels_app.services import processing
+from channels_app.tasks import inbox_drain_task
+from orderhub.services.work import OrderWork
+
+folder, interval = {folder!r}, {interval}
+log = open(os.path.join(folder, f"batches-{{os.getpid()}}.jsonl"), "a")
+batch = {{}}
+claim, flush, pending = processing.inbox_claim, OrderWork.flush, processing.inbox_process_pending
+
+def timed_claim(*, limit):
+    ids = claim(limit=limit)
+    batch.clear()
+    batch.update(ids=ids, claimed=time.time())
+    return ids
+
+def timed_flush(self):
+    flush(self)
+    batch["flushed"] = time.time()
+
+def timed_pending(*, limit=100):
+    handled = pending(limit=limit)
+    if handled and "flushed" in batch:
+        log.write(json.dumps(dict(batch, committed=time.time())) + "\\n")
+        log.flush()
+    batch.clear()
+    return handled
+
+processing.inbox_claim = timed_claim
+OrderWork.flush = timed_flush
+processing.inbox_process_pending = timed_pending
+last = -1
+while not os.path.exists(os.path.join(folder, "stop")):
+    current = int(time.time() // interval)
+    taken = False
+    for tick in range(max(last + 1, current - int(5 / interval)), current + 1):
+        last = max(last, tick)
+        try:
+            os.close(os.open(os.path.join(folder, f"tick-{{tick}}"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            continue
+        taken = True
+        break
+    if taken:
+        inbox_drain_task()
+    else:
+        time.sleep(max(0.0, (current + 1) * interval - time.time()))
+"""
+
+
+def _drainers(env: dict[str, str], folder: Path, watch: bool) -> list[subprocess.Popen[bytes]]:
+    drainer_env = dict(env) if watch else dict(env, INBOX_WATCH_SECONDS="0")
+    script = _DRAINER.format(folder=str(folder), interval=DRAIN_INTERVAL)
+    return [
+        subprocess.Popen([PYTHON, "-c", script], cwd=ROOT, env=drainer_env)
+        for _ in range(PROCESSORS)
+    ]
+
+
+def _batches(folder: Path) -> dict[int, dict[str, Any]]:
+    """Each processed message's batch times (claimed, flushed, committed), by message id."""
+    times: dict[int, dict[str, Any]] = {}
+    for path in folder.glob("batches-*.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            for message_id in record["ids"]:
+                times[message_id] = record
+    return times
+
+
+def _p50_p95(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f}/{_percentile(values, 0.95):.2f}"
+
+
+def detection_latency(
+    database_url: str, env: dict[str, str], intake: Server, *, watch: bool
+) -> None:
+    import tempfile
+
     _truncate(database_url)
     _clear_health(database_url)
     _rules(database_url, enabled=True)
     background = _requests(int(LOAD_RATE * DETECTION_SECONDS), "bg")
     sent: dict[str, tuple[bool, float]] = {}
-    processors = _processors(env)
+    folder = Path(tempfile.mkdtemp(prefix="detection-bench-"))
+    processors = _drainers(env, folder, watch)
     load: dict[str, float] = {}
     loader = threading.Thread(
         target=lambda: load.update(_paced(intake.port, background, LOAD_RATE))
@@ -199,6 +295,7 @@ def detection_latency(database_url: str, env: dict[str, str], intake: Server) ->
     deadline = time.monotonic() + 300
     while _processed(database_url) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
+    (folder / "stop").touch()
     for process in processors:
         process.wait(timeout=120)
     with psycopg.connect(database_url) as conn:
@@ -214,10 +311,19 @@ def detection_latency(database_url: str, env: dict[str, str], intake: Server) ->
                 "SELECT external_id, created_at FROM orderhub_order WHERE external_id LIKE 'R%%'"
             ).fetchall()
         )
+        messages = {
+            delivery.removeprefix("probe-"): (pk, stored)
+            for pk, delivery, stored in conn.execute(
+                "SELECT id, delivery_id, received_at FROM channels_app_inboundmessage "
+                "WHERE delivery_id LIKE 'probe-%%'"
+            ).fetchall()
+        }
         stray = conn.execute(
             "SELECT count(*) FROM health_anomaly a JOIN orderhub_order o ON o.id = a.order_id "
             "WHERE o.external_id NOT LIKE 'G%%'"
         ).fetchone()
+    batches = _batches(folder)
+    shutil.rmtree(folder, ignore_errors=True)
     detect = [
         (opened[key].timestamp() - at)
         for key, (ghost, at) in sent.items()
@@ -229,10 +335,17 @@ def detection_latency(database_url: str, env: dict[str, str], intake: Server) ->
         if not ghost and key in written
     ]
     ghosts = sum(1 for ghost, _at in sent.values() if ghost)
+    window = env.get("INBOX_WATCH_SECONDS", "5")
+    mode = (
+        f"drain watching the empty inbox (INBOX_WATCH_SECONDS={window})"
+        if watch
+        else "drain returning when the inbox is empty (INBOX_WATCH_SECONDS=0)"
+    )
+    print(f"-- {mode}, beat tick every {DRAIN_INTERVAL:g} s")
     print(
         f"background load: {load.get('rate', 0):,.0f} deliveries/s held for "
         f"{DETECTION_SECONDS:.0f} s ({int(load.get('failures', 0))} refused), "
-        f"{PROCESSORS} processing processes"
+        f"{PROCESSORS} worker slots"
     )
     if not detect or not plain:
         print(f"detection latency: no measurement ({len(detect)}/{ghosts} opened)")
@@ -247,6 +360,31 @@ def detection_latency(database_url: str, env: dict[str, str], intake: Server) ->
         f"p50 {statistics.median(plain):.2f} s, p95 {_percentile(plain, 0.95):.2f} s over "
         f"{len(plain)} probes; anomalies on healthy orders: {stray[0] if stray else '?'}"
     )
+    for ghost, label in ((True, "ghost probes"), (False, "plain probes")):
+        stages: dict[str, list[float]] = {
+            "sent->stored": [], "stored->claimed": [], "claimed->flushed": [],
+            "flushed->committed": [], "sent->committed": [],
+        }  # fmt: skip
+        for key, (is_ghost, at) in sent.items():
+            if is_ghost != ghost or key not in messages or messages[key][0] not in batches:
+                continue
+            stored = messages[key][1].timestamp()
+            record = batches[messages[key][0]]
+            stages["sent->stored"].append(stored - at)
+            stages["stored->claimed"].append(record["claimed"] - stored)
+            stages["claimed->flushed"].append(record["flushed"] - record["claimed"])
+            stages["flushed->committed"].append(record["committed"] - record["flushed"])
+            stages["sent->committed"].append(record["committed"] - at)
+        print(
+            f"  stages of the {label}, p50/p95 s: "
+            + ", ".join(f"{name} {_p50_p95(values)}" for name, values in stages.items())
+        )
+    sizes = sorted(len(record["ids"]) for record in {id(r): r for r in batches.values()}.values())
+    if sizes:
+        print(
+            f"  batches: {len(sizes)}, messages per batch p50 {statistics.median(sizes):.0f}, "
+            f"max {sizes[-1]}"
+        )
 
 
 def _throughput_run(database_url: str, env: dict[str, str], intake: Server, tag: str) -> float:
@@ -385,8 +523,9 @@ def sweep_latency() -> None:
         channel = f"bench-due-{int(time.time())}"
         total = _bulk_orders(conn, SWEEP_ORDERS)
         loaded = time.monotonic() - started
-        # The due orders: handed over by the WMS 24 h before a deadline 10-40 s from now, no
-        # carrier scan; their next check is that deadline (as the engine stored it).
+        # The due orders: handed over by the WMS 22 h before a moment 10-40 s from now, no
+        # carrier scan: ghost_shipment opens then (its 24 h deadline less its 2 h lead); their
+        # next check is that moment (as the engine stored it).
         now = datetime.now(UTC)
         deadlines = [now + timedelta(seconds=10 + 30 * n / SWEEP_DUE) for n in range(SWEEP_DUE)]
         for n, deadline in enumerate(deadlines):
@@ -409,7 +548,7 @@ def sweep_latency() -> None:
                 "outcome, occurred_at, received_at, status_before, status_after, skipped, "
                 "dedupe_key, note) VALUES (%s, 'wms:bench', 'SHIPPED', 'handed_over', "
                 "'advanced', %s, now(), 'paid', 'handed_over', '[]', %s, '')",
-                [row[0], deadline - timedelta(hours=24), f"bench-due-{n}"],
+                [row[0], deadline - timedelta(hours=22), f"bench-due-{n}"],
             )
             conn.execute(
                 "INSERT INTO health_ordercheck (order_id, next_check_at) VALUES (%s, %s)",
@@ -470,7 +609,8 @@ def main() -> None:
         intake = Server("orderhub.wsgi:application", env)
         try:
             if "a" in PARTS:
-                detection_latency(database_url, env, intake)
+                for watch in WATCH:
+                    detection_latency(database_url, env, intake, watch=watch == "on")
             if "c" in PARTS:
                 throughput(database_url, env, intake)
         finally:

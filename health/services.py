@@ -21,17 +21,19 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
+from psycopg.types.numeric import Int8
 
 from health.choices import Resolution
 from health.models import Anomaly, CategoryChapters, OrderCheck, RuleOverride, RuleSetting
 from health.repair_tasks import anomaly_repair_task
 from health.repairs import repairs
-from health.rules.base import Finding, OrderView, Pending, rules
+from health.rules.base import Finding, OrderView, rules
 from health.selectors import order_views_build, rule_config_load
 from orderhub.effects import task_on_commit
 from orderhub.hooks import FactEvent, TransitionEvent
 from orderhub.models import Order
 from orderhub.registry import RegistryError
+from orderhub.sql import prepared_cursor
 from traceability.services import LedgerEventIn, ledger_append, ledger_append_many
 
 logger = logging.getLogger(__name__)
@@ -71,34 +73,36 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
     if not order_ids:
         return Evaluation((), ())
     config = rule_config_load()
-    if not any(config.is_enabled(kind) for kind, _entry in rules.items()):
+    enabled = [(kind, entry.function) for kind, entry in rules.items() if config.is_enabled(kind)]
+    if not enabled:
         # Every rule switched off (the admin's switch): no order needs reading. Stored next
         # checks stay as they are, for when a rule is switched on again.
         return Evaluation((), ())
     views = order_views_build(order_ids)
     if not views:
         return Evaluation((), ())
-    open_ids: dict[tuple[str, str], int] = {
-        (kind, key): pk
-        for pk, kind, key in Anomaly.objects.filter(
-            order_id__in=views, resolved_at__isnull=True
-        ).values_list("pk", "kind", "subject_key")
-    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_OPEN_OF_ORDERS, [[Int8(pk) for pk in sorted(views)]])
+        open_ids: dict[tuple[str, str], int] = {
+            (kind, key): pk for pk, kind, key in cursor.fetchall()
+        }
     to_open: list[tuple[OrderView, str, Finding]] = []
     to_resolve: list[int] = []
     next_checks: dict[int, datetime | None] = {}
     for order_id, view in sorted(views.items()):
         subject = order_subject(order_id)
         next_check: datetime | None = None
-        for kind, entry in rules.items():
-            if not config.is_enabled(kind):
-                continue
+        for kind, function in enabled:
             try:
-                verdict = entry.function(view, config.params_for(kind, view.channel), now)
+                verdict = function(view, config.params_for(kind, view.channel), now)
             except OverflowError:
                 # A stored time at the end of the calendar (year 9999): this rule cannot
                 # reason about it; the order's other rules and the transaction go on.
                 logger.warning("health.rule_overflow kind=%s order=%s", kind, order_id)
+                continue
+            if verdict is None:
+                if open_ids and (kind, subject) in open_ids:
+                    to_resolve.append(open_ids[(kind, subject)])
                 continue
             if isinstance(verdict, Finding):
                 if (kind, subject) not in open_ids:
@@ -107,8 +111,7 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
                 continue
             if (kind, subject) in open_ids:
                 to_resolve.append(open_ids[(kind, subject)])
-            if isinstance(verdict, Pending):
-                next_check = _earliest(next_check, verdict.next_check_at)
+            next_check = _earliest(next_check, verdict.next_check_at)
         next_checks[order_id] = next_check
     events = _anomalies_open(to_open, now=now) + _anomalies_resolve(to_resolve, now=now)
     ledger_append_many(events=[event for event, _pk in events])
@@ -122,6 +125,11 @@ def anomalies_evaluate_locked(*, order_ids: Iterable[int], now: datetime) -> Eva
         resolved=tuple(pk for event, pk in events if event.action == "anomaly.resolved"),
     )
 
+
+_OPEN_OF_ORDERS = (
+    f"SELECT id, kind, subject_key FROM {Anomaly._meta.db_table} "  # noqa: S608 - model constant
+    "WHERE order_id = ANY(%s) AND resolved_at IS NULL"
+)
 
 _OPEN_COLUMNS = (
     "kind", "order_id", "subject_type", "subject_key", "opened_at", "evidence_at", "deadline",
@@ -224,17 +232,19 @@ def _checks_store(next_checks: Mapping[int, datetime | None]) -> None:
     due = sorted((pk, at) for pk, at in next_checks.items() if at is not None)
     done = sorted(pk for pk, at in next_checks.items() if at is None)
     table = OrderCheck._meta.db_table
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if due:
+            # A check already stored at that time is left alone (no new row version).
             cursor.execute(
                 f"INSERT INTO {table} (order_id, next_check_at) "  # noqa: S608 - model constant
                 "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) "
-                "ON CONFLICT (order_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at",
-                [[pk for pk, _at in due], [at for _pk, at in due]],
+                "ON CONFLICT (order_id) DO UPDATE SET next_check_at = EXCLUDED.next_check_at "
+                f"WHERE {table}.next_check_at IS DISTINCT FROM EXCLUDED.next_check_at",
+                [[Int8(pk) for pk, _at in due], [at for _pk, at in due]],
             )
         if done:
             sql = f"DELETE FROM {table} WHERE order_id = ANY(%s)"  # noqa: S608 - model constant
-            cursor.execute(sql, [done])
+            cursor.execute(sql, [[Int8(pk) for pk in done]])
 
 
 # --- the two triggers: facts arriving, time passing --------------------------------------------

@@ -96,3 +96,8 @@ CARRIER_SCANNED = frozenset(
         TrackingStage.RETURNED,
     }
 )
+
+# Courier states that void a waybill (the label is cancelled; no parcel travels on it), as
+# ``<feed kind>:<raw sub-state>``: Kuaidi100's 401 已销单 comes under base state 4 (退签), so
+# its stage is ``returned``, but it is neither a scan nor a return of the parcel.
+VOIDED_WAYBILL_STATES = frozenset({"kuaidi100:401"})

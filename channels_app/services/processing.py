@@ -42,13 +42,14 @@ from channels_app.services.credibility import (
 )
 from channels_app.services.feedback import feedback_from_messages
 from channels_app.services.mapping import status_map_for_kind
+from orderhub.choices import VOIDED_WAYBILL_STATES
 from orderhub.domain import NormalizedOrder, NormalizedTracking
 from orderhub.exceptions import OrderConflictError, OrderDataError, OrderError
 from orderhub.services.lifecycle import actor_label
 from orderhub.services.orders import UpsertItem, orders_upsert_locked
 from orderhub.services.tracking import tracking_record_locked
 from orderhub.services.work import OrderWork
-from orderhub.sql import rows_update
+from orderhub.sql import prepared_cursor, rows_update
 from orderhub.validation import normalized_order_check, normalized_tracking_check
 from traceability.services import LedgerEventIn, ledger_append
 
@@ -151,15 +152,20 @@ def _resolve_facts(
     *,
     status_map: dict[str, str],
     message_id: int,
+    kind: str = "",
 ) -> list[NormalizedOrder | NormalizedTracking]:
-    """Each fact's (or tracking event's) milestone through the editable mapping."""
+    """Each fact's (or tracking event's) milestone through the editable mapping. A courier
+    event that voids its waybill (``VOIDED_WAYBILL_STATES``) has none: its stage says
+    ``returned``, but no parcel came back."""
     resolved: list[NormalizedOrder | NormalizedTracking] = []
     for order in items:
         if isinstance(order, NormalizedTracking):
             events = tuple(
                 dataclasses.replace(
                     event,
-                    milestone=status_map.get(event.stage) or None,
+                    milestone=None
+                    if f"{kind}:{event.raw_substate}" in VOIDED_WAYBILL_STATES
+                    else status_map.get(event.stage) or None,
                     source_message_id=message_id,
                 )
                 for event in order.events
@@ -195,7 +201,7 @@ def _normalized(
     except ADAPTER_DATA_ERRORS as exc:
         raise _Terminal(f"cannot normalize: {type(exc).__name__}: {exc}"[:1000]) from None
     orders = _resolve_facts(
-        orders, status_map=cache.status_map(account.kind), message_id=message.pk
+        orders, status_map=cache.status_map(account.kind), message_id=message.pk, kind=account.kind
     )
     for order in orders:
         try:
@@ -410,15 +416,87 @@ def inbox_process_pending(*, limit: int = 100) -> int:
     return len(message_ids)
 
 
-def inbox_drain(*, limit: int, budget_seconds: float) -> int:
-    """Process batches until the inbox is empty or the time budget is spent."""
+# Whether anything is claimable, with the claim's own conditions: two probes of the partial
+# indexes (``inbox_claimable_idx``, ``inbox_leased_idx``), no row is read or locked.
+_CLAIMABLE = f"""
+SELECT EXISTS (
+    SELECT 1 FROM {InboundMessage._meta.db_table}
+    WHERE status IN ('pending', 'retry') AND next_attempt_at <= clock_timestamp()
+) OR EXISTS (
+    SELECT 1 FROM {InboundMessage._meta.db_table}
+    WHERE status = 'processing' AND lease_until < clock_timestamp()
+)
+"""  # noqa: S608 - only the table name (a model constant) is interpolated
+
+# Session advisory lock of the one drain that keeps watching an empty inbox.
+_WATCH_LOCK = 0x0C4A_1D2A_1B0C
+# How often the watching drain probes the empty inbox.
+WATCH_POLL_SECONDS = 0.1
+
+
+def inbox_claimable() -> bool:
+    """Whether a message waits to be claimed (one cheap, prepared statement)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_CLAIMABLE)
+        row = cursor.fetchone()
+        return bool(row and row[0])
+
+
+def _watch_lock(*, take: bool) -> bool:
+    sql = "SELECT pg_try_advisory_lock(%s)" if take else "SELECT pg_advisory_unlock(%s)"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_WATCH_LOCK])
+        row = cursor.fetchone()
+        return bool(row and row[0])
+
+
+def inbox_drain(
+    *, limit: int, budget_seconds: float, watch_seconds: float = 0.0, handoff_seconds: float = 1.0
+) -> int:
+    """Process batches until the inbox is empty or the time budget is spent.
+
+    With ``watch_seconds``, an empty inbox does not end the drain at once: one drain at a
+    time (a session advisory lock; the others return as before) keeps watching it, probing
+    every ``WATCH_POLL_SECONDS`` with ``inbox_claimable``, and processes what arrives, until
+    ``watch_seconds`` passed without a message or the budget is spent. It lets the lock go
+    ``handoff_seconds`` before it stops (the beat interval), so the drain beat starts next
+    takes the watch over while this one still looks: a message waits for a probe, not for
+    the next beat tick. Must run outside a transaction. Returns how many messages it handled.
+    """
     deadline = time.monotonic() + budget_seconds
     total = 0
-    while True:
-        handled = inbox_process_pending(limit=limit)
-        total += handled
-        if handled < limit or time.monotonic() >= deadline:
-            return total
+    watching = False  # this drain holds the watch lock
+    watch_until: float | None = None  # None: not watching (yet)
+    try:
+        while True:
+            handled = inbox_process_pending(limit=limit)
+            total += handled
+            now = time.monotonic()
+            if now >= deadline:
+                return total
+            if handled >= limit:
+                continue  # more are waiting
+            if watch_seconds <= 0:
+                return total
+            if watch_until is None:
+                watching = _watch_lock(take=True)
+                if not watching:
+                    return total  # another drain watches
+                watch_until = min(deadline, now + watch_seconds)
+            elif handled and watching:
+                watch_until = min(deadline, now + watch_seconds)
+            while True:
+                now = time.monotonic()
+                if now >= watch_until:
+                    return total
+                if watching and now >= watch_until - handoff_seconds:
+                    watching = not _watch_lock(take=False)
+                time.sleep(WATCH_POLL_SECONDS)
+                if inbox_claimable():
+                    break
+    finally:
+        if watching:
+            _watch_lock(take=False)
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orderhub.choices import VOIDED_WAYBILL_STATES
 from orderhub.registry import Registry
 
 
@@ -62,6 +63,12 @@ class TrackingView:
     stage: str
     raw_state: str
     occurred_at: datetime
+    raw_substate: str = ""
+
+    @property
+    def voids_waybill(self) -> bool:
+        """The courier says the waybill is cancelled (``VOIDED_WAYBILL_STATES``)."""
+        return f"{self.system.split(':', 1)[0]}:{self.raw_substate}" in VOIDED_WAYBILL_STATES
 
     def brief(self) -> dict[str, Any]:
         return {

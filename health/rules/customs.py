@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from health.rules.base import Finding, OrderView, Params, Verdict, rule
@@ -21,11 +21,13 @@ def hs_subheading_valid(code: str) -> bool:
     return code in _subheadings()
 
 
-@rule("customs_hs_code", defaults={"order_types": [OrderType.CROSS_BORDER]})
+@rule("customs_hs_code", defaults={"order_types": [OrderType.CROSS_BORDER], "recheck_minutes": 10})
 def customs_hs_code(view: OrderView, params: Params, now: datetime) -> Verdict:
     """A line of a cross-border order whose HS code's first six digits are not a WCO
     subheading, or whose chapter does not fit its product category (``category_chapters``,
-    the editable mapping the engine passes in; a category it does not name is not checked)."""
+    the editable mapping the engine passes in; a category it does not name is not checked).
+    A product's HS code is master data, edited without any fact arriving: an open finding is
+    checked again every ``recheck_minutes``, so a fixed code resolves it."""
     if view.order_type not in params["order_types"]:
         return None
     mapping = params.get("category_chapters", {})
@@ -46,4 +48,8 @@ def customs_hs_code(view: OrderView, params: Params, now: datetime) -> Verdict:
     if not problems:
         return None
     first = view.facts[0].occurred_at if view.facts else now
-    return Finding(evidence={"lines": problems}, evidence_at=first)
+    return Finding(
+        evidence={"lines": problems},
+        evidence_at=first,
+        next_check_at=now + timedelta(minutes=float(params["recheck_minutes"])),
+    )

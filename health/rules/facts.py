@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from health.rules.base import Finding, OrderView, Params, Verdict, rule
 from orderhub.choices import FORWARD_RANK, FactOutcome, Milestone
@@ -67,10 +67,13 @@ def unmapped_status(view: OrderView, params: Params, now: datetime) -> Verdict:
     )
 
 
-@rule("duplicate_shipment", defaults={"warehouse_systems": ["wms"]})
+@rule("duplicate_shipment", defaults={"warehouse_systems": ["wms"], "recheck_minutes": 10})
 def duplicate_shipment(view: OrderView, params: Params, now: datetime) -> Verdict:
     """Two warehouses' systems working on one order (each past accepting it), or tracking
-    events of two different waybills. Resolves when all but one warehouse report cancelled."""
+    events of two different waybills. Resolves when all but one warehouse report cancelled,
+    or all but one waybill are voided by their courier (``VOIDED_WAYBILL_STATES``). A void
+    is a tracking event that brings no fact (it is no milestone of the order), so an open
+    finding is checked again every ``recheck_minutes``."""
     kinds = set(params["warehouse_systems"])
     working: dict[str, list[object]] = {}
     first: dict[str, datetime] = {}
@@ -86,8 +89,10 @@ def duplicate_shipment(view: OrderView, params: Params, now: datetime) -> Verdic
         working.setdefault(fact.system, []).append(fact.brief())
         first.setdefault(fact.system, fact.occurred_at)
     waybills: dict[str, datetime] = {}
+    voided = {event.tracking_number for event in view.tracking if event.voids_waybill}
     for event in view.tracking:
-        waybills.setdefault(event.tracking_number, event.occurred_at)
+        if event.tracking_number not in voided:
+            waybills.setdefault(event.tracking_number, event.occurred_at)
     if len(working) < 2 and len(waybills) < 2:
         return None
     times = sorted(first.values())[1:2] if len(working) >= 2 else sorted(waybills.values())[1:2]
@@ -99,4 +104,5 @@ def duplicate_shipment(view: OrderView, params: Params, now: datetime) -> Verdic
             "systems": view.systems_snapshot(),
         },
         evidence_at=times[0],
+        next_check_at=now + timedelta(minutes=float(params["recheck_minutes"])),
     )

@@ -28,7 +28,11 @@ def _carrier_scan(view: OrderView, couriers: set[str]) -> datetime | None:
         fact.occurred_at
         for fact in view.facts
         if fact.system_kind in couriers and fact.milestone in _SCANNED_MILESTONES
-    ] + [event.occurred_at for event in view.tracking if event.stage in CARRIER_SCANNED]
+    ] + [
+        event.occurred_at
+        for event in view.tracking
+        if event.stage in CARRIER_SCANNED and not event.voids_waybill
+    ]
     return min(times) if times else None
 
 
@@ -44,10 +48,15 @@ def _ship_fact(view: OrderView, couriers: set[str]) -> FactView | None:
     )
 
 
-@rule("ghost_shipment", defaults={"hours": 24, "courier_systems": COURIER_SYSTEMS})
+@rule(
+    "ghost_shipment",
+    defaults={"hours": 24, "lead_hours": 2, "courier_systems": COURIER_SYSTEMS},
+)
 def ghost_shipment(view: OrderView, params: Params, now: datetime) -> Verdict:
-    """Shipped (handed over) per the channel, ERP or WMS, and no carrier scan by the
-    platform's fake-shipping deadline (``hours`` after the ship fact, per channel)."""
+    """Shipped (handed over) per the channel, ERP or WMS, and no carrier scan ``lead_hours``
+    before the platform's fake-shipping deadline (``hours`` after the ship fact, per
+    channel): it opens while there is time to act (the courier is queried at once, and the
+    alert on deadlines within 2 hours counts it); the deadline is the anomaly's."""
     couriers = set(params["courier_systems"])
     if view.status in (Milestone.CANCELLED, Milestone.RETURNED):
         return None
@@ -55,8 +64,9 @@ def ghost_shipment(view: OrderView, params: Params, now: datetime) -> Verdict:
     if shipped is None or _carrier_scan(view, couriers) is not None:
         return None
     deadline = shipped.occurred_at + timedelta(hours=float(params["hours"]))
-    if now < deadline:
-        return Pending(next_check_at=deadline)
+    opens_at = max(shipped.occurred_at, deadline - timedelta(hours=float(params["lead_hours"])))
+    if now < opens_at:
+        return Pending(next_check_at=opens_at)
     return Finding(
         evidence={
             "ship_fact": shipped.brief(),
@@ -65,7 +75,7 @@ def ghost_shipment(view: OrderView, params: Params, now: datetime) -> Verdict:
             "carrier_scans": [],
             "systems": view.systems_snapshot(),
         },
-        evidence_at=deadline,
+        evidence_at=opens_at,
         deadline=deadline,
     )
 
@@ -196,25 +206,33 @@ def tracking_stalled(view: OrderView, params: Params, now: datetime) -> Verdict:
 )
 def clock_mismatch(view: OrderView, params: Params, now: datetime) -> Verdict:
     """The ERP's or WMS's ship (handover) time and the carrier's first scan differ by more
-    than ``max_seconds``: one of the clocks, or one of the stories, is wrong."""
+    than ``max_seconds``: one of the clocks, or one of the stories, is wrong. The evidence is
+    the wrong system's first ship time; the anomaly resolves when that system sends a
+    corrected one (a ship time within ``max_seconds`` of the scan)."""
     couriers = set(params["courier_systems"])
     scan = _carrier_scan(view, couriers)
     if scan is None:
         return None
     systems = set(params["systems"])
-    shipped = next(
+    limit = float(params["max_seconds"])
+    # A system is wrong while none of its ship times is within the limit of the scan: a
+    # corrected ship time (sent again with the right clock) puts it right.
+    ship_times: dict[str, list[FactView]] = {}
+    for fact in view.facts:
+        if fact.milestone == Milestone.HANDED_OVER and fact.system_kind in systems:
+            ship_times.setdefault(fact.system, []).append(fact)
+    wrong = sorted(
         (
-            fact
-            for fact in view.facts
-            if fact.milestone == Milestone.HANDED_OVER and fact.system_kind in systems
+            facts[0]
+            for facts in ship_times.values()
+            if all(abs((scan - fact.occurred_at).total_seconds()) > limit for fact in facts)
         ),
-        None,
+        key=lambda f: (f.occurred_at, f.id),
     )
-    if shipped is None:
+    if not wrong:
         return None
+    shipped = wrong[0]
     difference = abs((scan - shipped.occurred_at).total_seconds())
-    if difference <= float(params["max_seconds"]):
-        return None
     return Finding(
         evidence={
             "ship_fact": shipped.brief(),

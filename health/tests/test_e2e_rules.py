@@ -234,7 +234,8 @@ def test_missing_scan_opens_ghost_shipment_and_the_late_scan_resolves_it(
     assert ship.system in (wms, f"erp:{PREFIX}-erp", f"douyin:{PREFIX}-douyin")
     deadline = ship.occurred_at + timedelta(hours=24)
     assert deadline < timezone.now()  # handed over 25-30 h ago
-    assert (anomaly.evidence_at, anomaly.deadline) == (deadline, deadline)
+    # Opened 2 hours before the fake-shipping deadline (lead_hours), with time to act.
+    assert (anomaly.evidence_at, anomaly.deadline) == (deadline - timedelta(hours=2), deadline)
     assert anomaly.evidence == {
         "ship_fact": brief(ship),
         # The carrier as the order named it then (the channel says shunfeng, the WMS SF).
@@ -442,6 +443,20 @@ def test_bad_hs_code_opens_customs_hs_code(sandbox: Sandbox) -> None:
              "category": "gifts", "reason": "not a WCO subheading"},
         ]
     }  # fmt: skip
+
+    # The code is master data: no fact arrives when it changes. The open anomaly is checked
+    # again every 10 minutes; unfixed, it stays open and is checked again later.
+    check = OrderCheck.objects.get(order=order).next_check_at
+    assert timedelta(minutes=9) < check - timezone.now() <= timedelta(minutes=10)
+    assert anomalies_sweep(now=check) == 1
+    anomaly.refresh_from_db()
+    assert anomaly.resolved_at is None
+    later = OrderCheck.objects.get(order=order).next_check_at
+    assert later > check
+    # The merchant fixes the product's HS code (a tea set: chapter 69, ceramic tableware).
+    Product.objects.filter(sku=faults.BAD_HS_SKU).update(hs_code="691110")
+    assert anomalies_sweep(now=later) == 1
+    assert_resolved_auto(anomaly)
 
 
 def test_stock_shortage_opens_from_the_reservation_of_a_real_worker(

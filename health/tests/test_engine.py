@@ -4,6 +4,7 @@ number of orders; evaluating twice opens nothing more; defaults exist after migr
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -20,6 +21,17 @@ from orderhub.services.orders import UpsertItem, orders_upsert_locked
 from orderhub.services.work import OrderWork
 
 
+def reads_into(statements: list[str]) -> Any:
+    """An execute wrapper that keeps the text of every SELECT as sent (before binding)."""
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.lstrip().startswith("SELECT"):
+            statements.append(sql)
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
 def unmapped(external_id: str) -> NormalizedOrder:
     at = timezone.now() - timedelta(minutes=5)
     return NormalizedOrder(
@@ -32,7 +44,7 @@ def unmapped(external_id: str) -> NormalizedOrder:
 def test_defaults_exist_for_every_rule_after_migrate() -> None:
     assert sorted(RuleSetting.objects.values_list("kind", flat=True)) == sorted(rules)
     assert RuleSetting.objects.get(kind="ghost_shipment").params == {
-        "hours": 24, "courier_systems": ["kuaidi100", "track17", "aftership"],
+        "hours": 24, "lead_hours": 2, "courier_systems": ["kuaidi100", "track17", "aftership"],
     }  # fmt: skip
 
 
@@ -48,14 +60,29 @@ def test_evaluating_many_orders_costs_the_statements_of_one() -> None:
         status_fact_record(order_id=pk, fact=StatusFactIn("wms:wh", "GEHEIM", None, timezone.now()))
     Anomaly.objects.all().delete()
     now = timezone.now()
-    with CaptureQueriesContext(connection) as single:
+    single_reads: list[str] = []
+    with (
+        CaptureQueriesContext(connection) as single,
+        connection.execute_wrapper(reads_into(single_reads)),
+    ):
         result = anomalies_evaluate_locked(order_ids=[one_id], now=now)
     assert len(result.opened) == 1
     Anomaly.objects.all().delete()
-    with CaptureQueriesContext(connection) as batch:
+    batch_reads: list[str] = []
+    with (
+        CaptureQueriesContext(connection) as batch,
+        connection.execute_wrapper(reads_into(batch_reads)),
+    ):
         result = anomalies_evaluate_locked(order_ids=[one_id, *many_ids], now=now)
     assert len(result.opened) == 7
     assert len(batch) == len(single)
+    # The reads are the same statements, word for word (the ids travel as one array
+    # parameter), so PostgreSQL plans each once per connection, not once per batch size.
+    assert batch_reads == single_reads
+    assert len(single_reads) == 5  # settings, orders, facts, open shortages, open anomalies
+    assert all(" IN (" not in sql and "ANY(" in sql for sql in single_reads[1:])
+    # The reads are the same statements, word for word (the ids travel as one array
+    # parameter), so PostgreSQL plans each once per connection, not once per batch size.
     # Again: everything is open already, nothing more is opened or written to the ledger.
     again = anomalies_evaluate_locked(order_ids=[one_id, *many_ids], now=now)
     assert (again.opened, again.resolved) == ((), ())
@@ -113,3 +140,20 @@ def test_a_year_9999_ship_time_skips_the_rule_and_fails_nothing() -> None:
     )  # fmt: skip
     result = anomalies_evaluate_locked(order_ids=[order.pk], now=timezone.now())
     assert (result.opened, result.resolved) == ((), ())
+
+
+@pytest.mark.django_db
+def test_rule_parameters_are_merged_once_per_rule_and_channel() -> None:
+    from health.selectors import rule_config_load
+    from health.services import rule_override_set
+
+    rule_override_set(kind="ghost_shipment", channel="shop-b", params={"hours": 12}, user=None)
+    config = rule_config_load()
+    first = config.params_for("ghost_shipment", "shop-a")
+    assert config.params_for("ghost_shipment", "shop-a") is first
+    assert dict(first) == {
+        "hours": 24, "lead_hours": 2, "courier_systems": ["kuaidi100", "track17", "aftership"],
+    }  # fmt: skip
+    assert config.params_for("ghost_shipment", "shop-b")["hours"] == 12
+    with pytest.raises(TypeError):
+        first["hours"] = 1  # type: ignore[index]  # shared by the batch: read-only

@@ -11,27 +11,33 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from channels_app.adapters.kuaidi100 import kuaidi100_sign
 from channels_app.services import channel_account_create, inbox_process_pending
+from health.alerts.builtin_metrics import ghost_shipment_deadline_within
+from health.alerts.metrics import Scope
 from health.models import Anomaly, OrderCheck
 from health.services import anomalies_sweep, rule_override_set, rule_setting_update
 from health.tests.conftest import SHOP, SHOP_SYSTEM, Flow, ago
-from orderhub.models import Order, StatusFact
+from orderhub.models import Order, StatusFact, TrackingEvent
 from traceability.models import LedgerEvent
 
 SALT = "salt-health"
 CN = ZoneInfo("Asia/Shanghai")
 
 
-def kuaidi100_scan(client: Client, number: str, at: datetime) -> None:
-    """The carrier's first scan (揽收) of ``number``, pushed by Kuaidi100."""
+def kuaidi100_scan(
+    client: Client, number: str, at: datetime, *, code: str = "103", word: str = "揽收"
+) -> None:
+    """The carrier's first scan (揽收) of ``number``, pushed by Kuaidi100 (or the state
+    ``code``: 401 已销单, the waybill cancelled)."""
     ftime = at.astimezone(CN).strftime("%Y-%m-%d %H:%M:%S")
-    data = [{"ftime": ftime, "time": ftime, "context": "快递已收取快件", "status": "揽收",
-             "statusCode": "103"}]  # fmt: skip
+    data = [{"ftime": ftime, "time": ftime, "context": "快递已收取快件", "status": word,
+             "statusCode": code}]  # fmt: skip
     param = json.dumps(
         {"status": "polling", "message": "", "lastResult": {"nu": number, "com": "jd",
-         "state": "103", "ischeck": "0", "data": data}},
+         "state": code, "ischeck": "0", "data": data}},
         ensure_ascii=False, separators=(",", ":"),
     )  # fmt: skip
     body = urlencode({"param": param, "sign": kuaidi100_sign(param, SALT)}).encode()
@@ -57,23 +63,29 @@ def shipped(flow: Flow, order_id: str, number: str, at: datetime) -> Order:
 
 
 @pytest.mark.django_db
-def test_ghost_shipment_opens_at_the_platform_deadline_and_the_scan_resolves_it(
+def test_ghost_shipment_opens_two_hours_before_the_platform_deadline_and_the_scan_resolves_it(
     flow: Flow, kd100: None
 ) -> None:
     ship_at = ago(60).replace(microsecond=0)
     order = shipped(flow, "G1", "JD100", ship_at)
     deadline = ship_at + timedelta(hours=24)
+    opens = deadline - timedelta(hours=2)  # lead_hours: time to act before the penalty
     assert Anomaly.objects.count() == 0
-    assert OrderCheck.objects.get(order=order).next_check_at == deadline
+    assert OrderCheck.objects.get(order=order).next_check_at == opens
+    within_2h = Scope(window=timedelta(hours=2))
 
-    assert anomalies_sweep(now=deadline - timedelta(seconds=1)) == 0
+    assert anomalies_sweep(now=opens - timedelta(seconds=1)) == 0
     assert Anomaly.objects.count() == 0
-    assert anomalies_sweep(now=deadline) == 1
+    assert ghost_shipment_deadline_within(opens, within_2h) == []
+    assert anomalies_sweep(now=opens) == 1
     anomaly = Anomaly.objects.get()
     fact = StatusFact.objects.get(raw_status="SHIPPED", system="wms:wms-sh")
     assert (anomaly.kind, anomaly.deadline, anomaly.evidence_at) == (
-        "ghost_shipment", deadline, deadline,
+        "ghost_shipment", deadline, opens,
     )  # fmt: skip
+    # The alert on "a ghost_shipment deadline within 2 hours" counts it from the first moment.
+    [value] = ghost_shipment_deadline_within(opens, within_2h)
+    assert (value.subject_key, value.value) == ("warehouse:-", 1)  # no warehouse assigned
     assert anomaly.evidence == {
         "ship_fact": {"fact_id": fact.pk, "system": "wms:wms-sh", "raw_status": "SHIPPED",
                       "milestone": "handed_over", "outcome": "skipped_ahead",
@@ -144,7 +156,7 @@ def test_the_channels_deadline_override_moves_the_deadline(flow: Flow) -> None:
     rule_override_set(kind="ghost_shipment", channel=SHOP, params={"hours": 48}, user=ops)
     ship_at = ago(60).replace(microsecond=0)
     order = shipped(flow, "G3", "JD300", ship_at)
-    assert OrderCheck.objects.get(order=order).next_check_at == ship_at + timedelta(hours=48)
+    assert OrderCheck.objects.get(order=order).next_check_at == ship_at + timedelta(hours=46)
     assert anomalies_sweep(now=ship_at + timedelta(hours=24, seconds=1)) == 0
     event = LedgerEvent.objects.get(action="health.rule_override_set")
     assert (event.actor, event.subject_id, event.after) == (
@@ -158,10 +170,10 @@ def test_the_sweep_takes_only_due_rows_oldest_first(flow: Flow) -> None:
     late = ago(60).replace(microsecond=0)
     first = shipped(flow, "S1", "JD401", early)
     second = shipped(flow, "S2", "JD402", late)
-    at = early + timedelta(hours=24, minutes=1)
+    at = early + timedelta(hours=22, minutes=1)
     assert anomalies_sweep(now=at, limit=10) == 1
     assert list(Anomaly.objects.values_list("order_id", "kind")) == [(first.pk, "ghost_shipment")]
-    assert OrderCheck.objects.get(order=second).next_check_at == late + timedelta(hours=24)
+    assert OrderCheck.objects.get(order=second).next_check_at == late + timedelta(hours=22)
     assert anomalies_sweep(now=at + timedelta(hours=2), limit=1) == 1
     assert Anomaly.objects.count() == 2
 
@@ -241,3 +253,93 @@ def test_clock_mismatch_opens_when_the_scan_is_far_from_the_ship_time(
         "difference_seconds": 1200.0,
         "max_seconds": 180.0,
     }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_clock_mismatch_resolves_when_the_wms_sends_a_corrected_ship_time(
+    flow: Flow, kd100: None
+) -> None:
+    ship_at = ago(60).replace(microsecond=0)
+    order = shipped(flow, "C1", "JD500", ship_at)
+    kuaidi100_scan(Client(), "JD500", ship_at + timedelta(minutes=10))
+    anomaly = Anomaly.objects.get(resolved_at__isnull=True)
+    wrong = StatusFact.objects.get(system="wms:wms-sh", raw_status="SHIPPED")
+    assert (anomaly.kind, anomaly.order_id) == ("clock_mismatch", order.pk)
+    assert anomaly.evidence == {
+        "ship_fact": {"fact_id": wrong.pk, "system": "wms:wms-sh", "raw_status": "SHIPPED",
+                      "milestone": "handed_over", "outcome": "skipped_ahead",
+                      "occurred_at": ship_at.isoformat()},
+        "first_scan_at": (ship_at + timedelta(minutes=10)).isoformat(),
+        "difference_seconds": 600.0,
+        "max_seconds": 180.0,
+    }  # fmt: skip
+
+    # The WMS's clock is put right and it sends the ship time again: 1 minute before the scan.
+    flow.wms("C1", "SHIPPED", ship_at + timedelta(minutes=9), carrier="jd", tracking_number="JD500")
+    anomaly.refresh_from_db()
+    assert (anomaly.resolution, anomaly.resolved_at is not None) == ("auto", True)
+    assert Anomaly.objects.filter(resolved_at__isnull=True).count() == 0
+    assert StatusFact.objects.filter(system="wms:wms-sh", raw_status="SHIPPED").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_scan_within_three_minutes_of_the_ship_time_opens_nothing(
+    flow: Flow, kd100: None
+) -> None:
+    ship_at = ago(60).replace(microsecond=0)
+    order = shipped(flow, "C2", "JD501", ship_at)
+    kuaidi100_scan(Client(), "JD501", ship_at + timedelta(minutes=2))
+    assert Order.objects.get(pk=order.pk).status == "collected"
+    assert Anomaly.objects.count() == 0
+    assert LedgerEvent.objects.filter(action__startswith="anomaly.").count() == 0
+
+
+def two_waybills(flow: Flow, order_id: str, first: str, second: str) -> Order:
+    """Shipped under ``first``, labelled again and shipped under ``second``; both scanned."""
+    ship_at = ago(60).replace(microsecond=0)
+    order = shipped(flow, order_id, first, ship_at)
+    kuaidi100_scan(Client(), first, ship_at + timedelta(minutes=1))
+    flow.wms(order_id, "SHIPPED", ship_at + timedelta(minutes=2), carrier="jd",
+             tracking_number=second)  # fmt: skip
+    kuaidi100_scan(Client(), second, ship_at + timedelta(minutes=3))
+    return Order.objects.get(pk=order.pk)
+
+
+@pytest.mark.django_db
+def test_duplicate_shipment_resolves_when_the_courier_voids_one_waybill(
+    flow: Flow, kd100: None
+) -> None:
+    order = two_waybills(flow, "D1", "JD600", "JD601")
+    anomaly = Anomaly.objects.get(resolved_at__isnull=True)
+    assert (anomaly.kind, anomaly.evidence["tracking_numbers"]) == (
+        "duplicate_shipment", ["JD600", "JD601"],
+    )  # fmt: skip
+    # A void brings no fact: the open anomaly is looked at again every 10 minutes.
+    check = OrderCheck.objects.get(order=order).next_check_at
+    assert timedelta(minutes=9) < check - timezone.now() <= timedelta(minutes=10)
+    assert anomalies_sweep(now=check) == 1
+    anomaly.refresh_from_db()
+    assert anomaly.resolved_at is None  # both waybills still stand
+
+    # Kuaidi100 reports the second label cancelled (401 已销单, under base state 4 退签).
+    kuaidi100_scan(Client(), "JD601", ago(0), code="401", word="退签")
+    voided = TrackingEvent.objects.get(tracking_number="JD601", raw_substate="401")
+    assert (voided.stage, voided.milestone, voided.order_id) == ("returned", "", order.pk)
+    # The voided label returns nothing: the order stays collected, no "returned" fact.
+    assert Order.objects.get(pk=order.pk).status == "collected"
+    assert not StatusFact.objects.filter(order=order, milestone="returned").exists()
+    check = OrderCheck.objects.get(order=order).next_check_at
+    assert anomalies_sweep(now=check) == 1
+    anomaly.refresh_from_db()
+    assert (anomaly.resolution, anomaly.resolved_at is not None) == ("auto", True)
+    assert Anomaly.objects.filter(resolved_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db
+def test_one_waybill_scanned_twice_opens_no_duplicate_shipment(flow: Flow, kd100: None) -> None:
+    ship_at = ago(60).replace(microsecond=0)
+    shipped(flow, "D2", "JD602", ship_at)
+    kuaidi100_scan(Client(), "JD602", ship_at + timedelta(minutes=1))
+    kuaidi100_scan(Client(), "JD602", ship_at + timedelta(minutes=2), code="1002", word="在途")
+    assert TrackingEvent.objects.filter(tracking_number="JD602").count() == 2
+    assert Anomaly.objects.count() == 0

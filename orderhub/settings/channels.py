@@ -15,6 +15,10 @@ INBOX_LEASE_SECONDS = env.int("INBOX_LEASE_SECONDS", default=60)
 # Transient failures are retried with backoff up to this many attempts, then failed_terminal.
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
 INBOX_BATCH_SIZE = env.int("INBOX_BATCH_SIZE", default=100)
+# Once the inbox is empty, one drain (of those beat starts every INBOX_DRAIN_INTERVAL_SECONDS)
+# keeps watching it for this long, probing every 0.1 s, so a delivery waits for a probe rather
+# than the next beat tick. 0: a drain returns as soon as the inbox is empty.
+INBOX_WATCH_SECONDS = env.float("INBOX_WATCH_SECONDS", default=5.0)
 # Facts the facts API stored, applied per transaction by the worker (channels.facts_apply).
 FACTS_BATCH_SIZE = env.int("FACTS_BATCH_SIZE", default=500)
 # --- emergency intake journal (README: When the database is down) -------------------------
