@@ -134,7 +134,7 @@ def _panel_render(request: HttpRequest, name: str) -> HttpResponse:
                          else round(day.auto_within_2min_share * 100, 1) for day in days],
                 "names": [str(_("Health score")), str(_("Anomalies opened")),
                           str(_("Median time to resolve (min)")),
-                          str(_("Auto-repaired within 2 min (%)"))],
+                          str(_("Share auto-repaired within 2 min"))],
             },
         )  # fmt: skip
     elif name == "scores":
