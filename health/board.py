@@ -179,7 +179,7 @@ def top_abnormal_panel(*, now: datetime, scope: BoardScope) -> list[TopEntry]:
     )
     ranked = Anomaly.objects.filter(resolved_at__isnull=True, order__isnull=False).annotate(
         rank_warehouse=Coalesce(
-            F("rank__warehouse_id"),
+            F("ranking__warehouse_id"),
             Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("warehouse_id")[:1]),
             output_field=BigIntegerField(),
         )

@@ -450,7 +450,7 @@ class AnomalyRank(models.Model):
     small table, never the orders. An anomaly not copied yet is ranked from its order."""
 
     anomaly = models.OneToOneField(
-        Anomaly, primary_key=True, on_delete=models.CASCADE, related_name="rank",
+        Anomaly, primary_key=True, on_delete=models.CASCADE, related_name="ranking",
         verbose_name=_("anomaly"),
     )  # fmt: skip
     total_amount = models.DecimalField(max_digits=14, decimal_places=2)

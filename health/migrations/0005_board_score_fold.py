@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                     models.OneToOneField(
                         on_delete=django.db.models.deletion.CASCADE,
                         primary_key=True,
-                        related_name="rank",
+                        related_name="ranking",
                         serialize=False,
                         to="health.anomaly",
                         verbose_name="anomaly",
