@@ -28,7 +28,7 @@ ORDERS = int(os.environ.get("BOARD_BENCH_ORDERS", "100000"))
 FACTS_PER_ORDER = int(os.environ.get("BOARD_BENCH_FACTS_PER_ORDER", "10"))
 RUNS = int(os.environ.get("BOARD_BENCH_RUNS", "15"))
 DAYS = 30
-PANELS = ("funnel", "top", "map", "trends", "scores")
+PANELS = ("funnel", "top", "alerts", "map", "trends", "scores")
 WAREHOUSES = ("BW-1", "BW-2", "BW-3", "BW-4", "BW-5")
 CHANNELS = "ARRAY['tmall','jd','douyin','pinduoduo','youzan','shopify']"
 PROVINCES = "ARRAY['上海市','广东省','浙江省','北京市','四川省','湖北省','江苏省','山东省']"
@@ -83,18 +83,32 @@ def load(cursor: object, orders: int, facts_per_order: int) -> None:
         f"lpad((g %% 10000)::text, 4, '0'), 'CN', ({PROVINCES})[1 + g %% 8], '市', '区', '路', '', "
         "'CNY', 50 + g %% 3000, 0, 0, 0, 50 + g %% 3000, 'normal', g %% 4, 'SF', "
         "CASE WHEN g %% 10 >= 3 AND g %% 17 <> 0 THEN 'SF' || g ELSE '' END, '', '', "
-        "now() - make_interval(secs => %s * g / %s), "
-        "CASE WHEN g %% 10 >= 3 THEN now() - make_interval(secs => %s * g / %s) "
-        "+ interval '6 hours' END, "
+        "now() - make_interval(secs => %s * (%s - g) / %s), "
+        "CASE WHEN g %% 10 >= 3 AND %s * (%s - g) / %s > 21600 "
+        "THEN now() - make_interval(secs => %s * (%s - g) / %s) + interval '6 hours' END, "
         f"({MILESTONES})[1 + g %% 10], %s + g %% 5, now(), now() "
         "FROM generate_series(%s, %s) AS g",
-        [span, orders, span, orders, first_warehouse, have + 1, orders],
+        [
+            span,
+            orders,
+            orders,
+            span,
+            orders,
+            orders,
+            span,
+            orders,
+            orders,
+            first_warehouse,
+            have + 1,
+            orders,
+        ],
     )
     execute("SELECT min(id), max(id) FROM orderhub_order WHERE channel <> 'bench'")
     low, high = fetchone()
     print(f"  loaded {orders - have:,} orders in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
-    # Facts: received every 30 minutes after placing; one in seven mirrored after 90 s.
+    # Facts: received every 30 minutes after placing (none yet in the future); one in seven
+    # mirrored after 90 s. Ids follow the time received, as they do when facts arrive.
     execute(
         "INSERT INTO orderhub_statusfact (order_id, system, raw_status, milestone, occurred_at, "  # noqa: S608 - constant arrays
         "received_at, outcome, status_before, status_after, skipped, dedupe_key, note) "
@@ -103,7 +117,9 @@ def load(cursor: object, orders: int, facts_per_order: int) -> None:
         "- make_interval(secs => CASE WHEN (o.id + k) %% 7 = 0 THEN 200 ELSE 5 END), "
         "o.placed_at + make_interval(mins => 30 * k), 'advanced', '', '', '[]', 'k' || k, '' "
         "FROM orderhub_order o CROSS JOIN generate_series(1, %s) AS k "
-        "WHERE o.id BETWEEN %s AND %s AND o.external_id LIKE 'BB%%'",
+        "WHERE o.id BETWEEN %s AND %s AND o.external_id LIKE 'BB%%' "
+        "AND o.placed_at + make_interval(mins => 30 * k) < now() "
+        "ORDER BY o.placed_at + make_interval(mins => 30 * k), o.id",
         [facts_per_order, low, high],
     )
     print(f"  loaded facts in {time.monotonic() - started:.0f} s", flush=True)
@@ -114,20 +130,22 @@ def load(cursor: object, orders: int, facts_per_order: int) -> None:
         "location, dedupe_key) SELECT o.id, 'kuaidi100:bench', 'SF', o.tracking_number, "
         "o.shipped_at, o.shipped_at, 'in_transit', '0', '', '', '', '', 't1' "
         "FROM orderhub_order o WHERE o.id BETWEEN %s AND %s AND o.tracking_number <> '' "
-        "AND o.external_id LIKE 'BB%%'",
+        "AND o.shipped_at IS NOT NULL AND o.external_id LIKE 'BB%%' ORDER BY o.shipped_at, o.id",
         [low, high],
     )
     # Anomalies: 1 % of orders open, 2 % resolved after a few minutes.
     execute(
         "INSERT INTO health_anomaly (kind, order_id, subject_type, subject_key, opened_at, "
-        "evidence_at, deadline, resolved_at, resolution, resolved_note, evidence, actions) "
+        "evidence_at, deadline, resolved_at, resolution, resolved_note, evidence, actions, "
+        "resolved_by_action) "
         "SELECT CASE WHEN o.id %% 100 = 0 THEN 'sync_lag' ELSE 'ghost_shipment' END, o.id, "
         "'order', 'order:' || o.id, o.placed_at + interval '1 hour', o.placed_at, "
         "o.placed_at + interval '2 days', CASE WHEN o.id %% 100 = 0 THEN NULL "
         "ELSE o.placed_at + interval '1 hour' + make_interval(mins => (o.id %% 30)::int) END, "
         "CASE WHEN o.id %% 100 = 0 THEN '' ELSE 'auto' END, '', "
-        "'{\"facts\": [\"bench\"]}', '[]' FROM orderhub_order o "
-        "WHERE o.id BETWEEN %s AND %s AND o.id %% 100 IN (0, 1, 2) AND o.external_id LIKE 'BB%%'",
+        "'{\"facts\": [\"bench\"]}', '[]', '' FROM orderhub_order o "
+        "WHERE o.id BETWEEN %s AND %s AND o.id %% 100 IN (0, 1, 2) AND o.external_id LIKE 'BB%%' "
+        "AND o.placed_at + interval '2 hours' < now()",
         [low, high],
     )
     # Feedback: a review on one order in ten (one in five negative), a complaint on one in 20.
@@ -191,6 +209,12 @@ def run() -> None:
     for day in score_rollup_due(now=timezone.now()):
         score_daily_rollup(day=day)
     print(f"  rolled up the past 6 days in {time.monotonic() - started:.0f} s", flush=True)
+    from health.rollup import score_fold_backfill
+
+    started = time.monotonic()
+    folded = score_fold_backfill()
+    print(f"  folded the facts up to id {folded.fact_mark:,} in {time.monotonic() - started:.0f} s"
+          " (score_rollup --backfill)", flush=True)  # fmt: skip
     print(f"database: {orders:,} orders, {facts:,} status facts, {open_anomalies:,} open "
           f"anomalies, {feedback:,} reviews/complaints", flush=True)  # fmt: skip
     setup_test_environment()

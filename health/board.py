@@ -13,24 +13,27 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from health.alerts.choices import DeliveryStatus, IncidentStatus
+from health.alerts.models import Delivery, Incident
 from health.models import Anomaly, Feedback
+from health.recovery import recovery_cycle
 from health.score import (
     COMPONENTS,
     SubjectScore,
     health_score_trend,
     health_scores_both,
-    local_zone,
     window_for,
 )
 from orderhub.choices import FORWARD_PATH, FORWARD_RANK, Milestone
 from orderhub.models import Order, StatusFact, Warehouse
 
 TOP_LIMIT = 10
+ALERTS_LIMIT = 20
 MAP_DAYS = 30
 TREND_DAYS = 7
 # The funnel's steps after the inflow (awaiting_confirmation is optional, so not a step).
@@ -138,14 +141,19 @@ def funnel_panel(*, now: datetime, scope: BoardScope) -> list[FunnelRow]:
 # --- top 10 abnormal orders -------------------------------------------------------------------
 # Risk 0-100: deadline (40: overdue or due now, 0 when 24 h or more away), order value (25:
 # 2,000 or more), customer tier (20: key account), age of the anomaly (15: a day or older).
-# The order's fields are read by primary key per open anomaly (a sub-select each), so the
-# ranking costs index look-ups of the open anomalies' orders, never a scan of all orders.
-_ORDER_FIELD = "(SELECT o.{field} FROM orderhub_order o WHERE o.id = health_anomaly.order_id)"
+# The order's value, tier and warehouse come from ``AnomalyRank`` (copied for the open
+# anomalies by the fold, LEFT JOINed by primary key); only an anomaly opened since the last
+# fold pass reads its order (a sub-select that runs for it alone). The ranking thus reads the
+# open anomalies through their partial index, never the orders.
+_RANKED = (
+    "COALESCE(health_anomalyrank.{field}, (SELECT o.{field} FROM orderhub_order o "
+    "WHERE o.id = health_anomaly.order_id))"
+)
 RISK_SQL = (
     "round((40 * CASE WHEN health_anomaly.deadline IS NULL THEN 0 ELSE LEAST(GREATEST("
     "1 - EXTRACT(EPOCH FROM (health_anomaly.deadline - %s)) / 86400.0, 0), 1) END"
-    f" + 25 * LEAST({_ORDER_FIELD.format(field='total_amount')} / 2000.0, 1)"
-    f" + 20 * {_ORDER_FIELD.format(field='priority')} / 3.0"
+    f" + 25 * LEAST({_RANKED.format(field='total_amount')} / 2000.0, 1)"
+    f" + 20 * {_RANKED.format(field='priority')} / 3.0"
     " + 15 * LEAST(GREATEST(EXTRACT(EPOCH FROM (%s - health_anomaly.opened_at)) / 86400.0, 0), 1)"
     ")::numeric, 1)"
 )
@@ -169,10 +177,21 @@ def top_abnormal_panel(*, now: datetime, scope: BoardScope) -> list[TopEntry]:
         "SELECT r.decision FROM health_anomalyreview r WHERE r.anomaly_id = health_anomaly.id "
         "ORDER BY r.reviewed_at DESC, r.id DESC LIMIT 1"
     )
+    ranked = Anomaly.objects.filter(resolved_at__isnull=True, order__isnull=False).annotate(
+        rank_warehouse=Coalesce(
+            F("ranking__warehouse_id"),
+            Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("warehouse_id")[:1]),
+            output_field=BigIntegerField(),
+        )
+    )
+    if scope.warehouse_ids is not None:
+        ranked = ranked.filter(rank_warehouse__in=scope.warehouse_ids)
+    risk = RawSQL(RISK_SQL, (now, now))  # noqa: S611 - constant SQL, bound parameters
+    decision = RawSQL(last_review, ())  # noqa: S611 - constant SQL
     anomalies = list(
-        Anomaly.objects.filter(scope.order_filter(), resolved_at__isnull=True)
-        .annotate(risk=RawSQL(RISK_SQL, (now, now)), last_decision=RawSQL(last_review, ()))  # noqa: S611 - constant SQL, bound parameters
-        .order_by("-risk", "deadline", "opened_at", "id")[:TOP_LIMIT]
+        ranked.annotate(risk=risk, last_decision=decision).order_by(
+            "-risk", "deadline", "opened_at", "id"
+        )[:TOP_LIMIT]
     )
     order_ids = [anomaly.order_id for anomaly in anomalies if anomaly.order_id]
     orders = Order.objects.select_related("warehouse").in_bulk(order_ids) if order_ids else {}
@@ -188,7 +207,9 @@ def top_abnormal_panel(*, now: datetime, scope: BoardScope) -> list[TopEntry]:
             snapshots[order_id].append((system, raw, milestone, occurred_at))
     entries = []
     for anomaly in anomalies:
-        order = orders[anomaly.order_id]  # filtered on the order's scope above
+        order = orders[anomaly.order_id]
+        if scope.warehouse_ids is not None and order.warehouse_id not in scope.warehouse_ids:
+            continue  # moved to another warehouse since the last fold pass copied it
         anomaly.order = order
         entries.append(
             TopEntry(
@@ -224,45 +245,82 @@ class TrendDay:
     day: str
     score: float | None
     opened: int
-    resolved: int
-    recovery_median_minutes: float | None
+    recovery_median_minutes: float | None  # median time to resolve (resolved ones)
+    auto_within_2min_share: float | None  # share auto-repaired within 2 minutes of opening
+    cycle_median_minutes: float | None  # median order recovery cycle (finished cycles)
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return round(seconds / 60.0, 1) if seconds is not None else None
 
 
 def trends_panel(*, now: datetime, scope: BoardScope, days: int = TREND_DAYS) -> list[TrendDay]:
-    """Per local day of the last ``days``: the overall health score, anomalies opened and
-    resolved, and the median minutes from opening to resolution of those resolved that day
-    (the recovery cycle of one anomaly). Seven statements (the score's six, one here)."""
+    """Per local day of the last ``days``: the overall health score, and the recovery cycle
+    of the anomalies opened that day (``health.recovery.recovery_cycle`` grouped by day):
+    how many opened, the median minutes to resolve, the share auto-repaired within two
+    minutes, the median order recovery cycle. Nine statements (the score's seven, the
+    recovery selector's two, which it runs in a transaction of its own)."""
     scores = health_score_trend(now, days=days, warehouse_ids=scope.warehouse_ids)
     start = window_for(now, "day").start - timedelta(days=days - 1)
-    where = ""
-    params: dict[str, Any] = {"start": start, "now": now, "tz": str(local_zone())}
-    if scope.warehouse_ids is not None:
-        where = " AND o.warehouse_id = ANY(%(warehouse_ids)s)"
-        params["warehouse_ids"] = list(scope.warehouse_ids)
-    joined = " FROM health_anomaly a JOIN orderhub_order o ON o.id = a.order_id WHERE "
-    sql = (
-        "WITH opened AS (SELECT (a.opened_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS n"  # noqa: S608
-        + joined
-        + "a.opened_at >= %(start)s AND a.opened_at <= %(now)s"
-        + where
-        + " GROUP BY 1), closed AS (SELECT (a.resolved_at AT TIME ZONE %(tz)s)::date AS day,"
-        " count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM"
-        " (a.resolved_at - a.opened_at)) / 60.0) AS median"
-        + joined
-        + "a.resolved_at >= %(start)s AND a.resolved_at <= %(now)s"
-        + where
-        + " GROUP BY 1) SELECT COALESCE(opened.day, closed.day), COALESCE(opened.n, 0),"
-        " COALESCE(closed.n, 0), closed.median FROM opened FULL JOIN closed USING (day)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        counts = {row[0]: row[1:] for row in cursor}
+    rows = recovery_cycle(since=start, until=now, group_by="day",
+                          warehouse_ids=scope.warehouse_ids)  # fmt: skip
+    by_day = {row.group: row for row in rows}
     result = []
     for day, score in scores:
-        opened, resolved, median = counts.get(day, (0, 0, None))
-        minutes = round(float(median), 1) if median is not None else None
-        result.append(TrendDay(day.isoformat(), score, int(opened), int(resolved), minutes))
+        row = by_day.get(day.isoformat())
+        if row is None:
+            result.append(TrendDay(day.isoformat(), score, 0, None, None, None))
+            continue
+        share = row.auto_within_2min_share
+        result.append(
+            TrendDay(
+                day.isoformat(), score, row.anomalies, _minutes(row.resolve_p50_s),
+                round(share, 3) if share is not None else None, _minutes(row.cycle_p50_s),
+            )
+        )  # fmt: skip
     return result
+
+
+# --- open alerts -----------------------------------------------------------------------------
+ALERT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
+
+
+def incidents_in_scope(scope: BoardScope) -> QuerySet[Incident]:
+    """The incidents a board scope shows: all of them for every warehouse, else only those
+    about one of the scope's warehouses (an incident about a channel belongs to none)."""
+    queryset = Incident.objects.all()
+    if scope.warehouse_ids is not None:
+        queryset = queryset.filter(warehouse_id__in=scope.warehouse_ids)
+    return queryset
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEntry:
+    incident: Incident
+    steps: int  # escalation steps the rule has (``incident.escalation_step`` of them sent)
+    last_delivery: str  # the outcome of the latest message sent about it ("" when none)
+
+    @property
+    def last_delivery_label(self) -> str:
+        return str(DeliveryStatus(self.last_delivery).label) if self.last_delivery else ""
+
+
+def alerts_panel(*, scope: BoardScope, limit: int = ALERTS_LIMIT) -> list[AlertEntry]:
+    """Open and acknowledged alert incidents in scope, newest first, at most ``limit``, each
+    with its rule, the metric's value, since when, the escalation step and the latest
+    delivery's outcome. One statement."""
+    latest = Delivery.objects.filter(incident_id=OuterRef("pk")).order_by("-created_at", "-id")
+    incidents = list(
+        incidents_in_scope(scope)
+        .filter(status__in=ALERT_STATUSES)
+        .select_related("rule", "warehouse", "acknowledged_by")
+        .annotate(last_delivery=Subquery(latest.values("status")[:1]))
+        .order_by("-opened_at", "-id")[:limit]
+    )
+    return [
+        AlertEntry(incident, len(incident.rule.escalation or []), incident.last_delivery or "")
+        for incident in incidents
+    ]
 
 
 # --- scores -----------------------------------------------------------------------------------
@@ -276,7 +334,7 @@ class ScoreRow:
 
 def score_panel(*, now: datetime, scope: BoardScope) -> list[ScoreRow]:
     """Every channel's and warehouse's score today and in the last hour with its components.
-    Five statements (the weights, then one per component for both scopes and windows)."""
+    Six statements (the weights, the fold's watermarks, one per component)."""
     scores = health_scores_both(now=now, warehouse_ids=scope.warehouse_ids)
     subjects = sorted({(key[0], key[1]) for key in scores})
     return [

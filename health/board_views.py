@@ -13,11 +13,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from health import board
+from health.alerts.exceptions import AlertError
+from health.alerts.services.incidents import incident_acknowledge
 from health.board_services import anomaly_review_record
 from health.choices import ReviewDecision
 from health.models import Anomaly
@@ -25,7 +28,7 @@ from health.score import COMPONENTS, SCOPES, WINDOWS, score_component_orders, wi
 from orderhub.choices import Milestone
 from orderhub.models import Warehouse
 
-PANELS = ("funnel", "top", "map", "trends", "scores")
+PANELS = ("funnel", "top", "alerts", "map", "trends", "scores")
 POLL_SECONDS = 15
 COMPONENT_TITLES = {
     "sync_timeliness": _("Sync timeliness"),
@@ -109,6 +112,8 @@ def _panel_render(request: HttpRequest, name: str) -> HttpResponse:
     elif name == "top":
         context.update(entries=board.top_abnormal_panel(now=now, scope=scope),
                        decisions=ReviewDecision.choices)  # fmt: skip
+    elif name == "alerts":
+        context.update(entries=board.alerts_panel(scope=scope), limit=board.ALERTS_LIMIT)
     elif name == "map":
         provinces = board.complaint_map_panel(now=now, scope=scope)
         context.update(
@@ -124,10 +129,12 @@ def _panel_render(request: HttpRequest, name: str) -> HttpResponse:
                 "days": [day.day for day in days],
                 "score": [day.score for day in days],
                 "opened": [day.opened for day in days],
-                "resolved": [day.resolved for day in days],
                 "recovery": [day.recovery_median_minutes for day in days],
+                "auto": [None if day.auto_within_2min_share is None
+                         else round(day.auto_within_2min_share * 100, 1) for day in days],
                 "names": [str(_("Health score")), str(_("Anomalies opened")),
-                          str(_("Anomalies resolved")), str(_("Median recovery (min)"))],
+                          str(_("Median time to resolve (min)")),
+                          str(_("Share auto-repaired within 2 min"))],
             },
         )  # fmt: skip
     elif name == "scores":
@@ -158,6 +165,39 @@ def board_review(request: HttpRequest, anomaly_id: int) -> HttpResponseBase:
     if request.headers.get("HX-Request"):
         return _panel_render(request, "top")
     return redirect(request.POST.get("next") or "health-board")
+
+
+def _may_acknowledge(user: Any, incident_warehouse_id: int | None) -> bool:
+    """Superusers, people with the right to change incidents, and the staff of the
+    incident's own warehouse (the manager the voice call reached) may acknowledge."""
+    if user.is_superuser or user.has_perm("alerts.change_incident"):
+        return True
+    return incident_warehouse_id is not None and (
+        user.warehouses.filter(pk=incident_warehouse_id).exists()
+    )
+
+
+@require_POST
+@board_scoped
+def board_alert_acknowledge(request: HttpRequest, incident_id: int) -> HttpResponseBase:
+    """The open-alerts panel's button: the alerts service records who and when and stops
+    the escalation. 404 for an incident outside the board's scope, 403 without the right."""
+    scope = _scope(request)
+    found = (
+        board.incidents_in_scope(scope).filter(pk=incident_id).values_list("warehouse_id").first()
+    )
+    if found is None:
+        raise Http404
+    if not _may_acknowledge(request.user, found[0]):
+        return HttpResponse(str(_("You may not acknowledge this alert.")), status=403)
+    try:
+        incident_acknowledge(incident=incident_id, user=request.user, source="board")
+    except AlertError as error:
+        return HttpResponse(str(error), status=409)
+    if request.headers.get("HX-Request"):
+        return _panel_render(request, "alerts")
+    query = f"?warehouse={scope.warehouse_code}" if scope.warehouse_code else ""
+    return redirect(reverse("health-board") + query)
 
 
 @require_GET

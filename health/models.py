@@ -363,3 +363,106 @@ class ScoreDailyRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}"
+
+
+class ScoreMinute(models.Model):
+    """The sync-timeliness counts of the status facts received in one minute, for one
+    (channel, warehouse) pair, folded by ``health.rollup.score_fold`` from the facts above its
+    id watermark: the board's "today" and "last hour" read these rows plus the few facts not
+    folded yet instead of scanning the day's facts. Derived data, kept about two days."""
+
+    minute = models.DateTimeField(_("minute"))
+    channel = models.CharField(_("channel"), max_length=64)
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    sync_good = models.IntegerField(default=0)
+    sync_total = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("minute score counts")
+        verbose_name_plural = _("minute score counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "channel", "warehouse"], nulls_distinct=False,
+                name="scoreminute_unique_minute_subject",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.channel} {self.warehouse_id or '-'}"
+
+
+class ScoreOrderFold(models.Model):
+    """One order as the fold last saw it: the warehouse its folded facts are counted under,
+    and the fields the tracking component reads (handed over when, tracking number, a courier
+    event). Refreshed by ``score_fold`` for the orders of new facts and tracking events, and
+    reconciled with the order each pass while it is recent (see ``health.rollup``)."""
+
+    order = models.OneToOneField(
+        "orderhub.Order", primary_key=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("order"),
+    )  # fmt: skip
+    channel = models.CharField(_("channel"), max_length=64)
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    has_tracking_number = models.BooleanField(default=False)
+    has_tracking_event = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(_("latest fact or event received at"))
+
+    class Meta:
+        verbose_name = _("order as folded")
+        verbose_name_plural = _("orders as folded")
+        indexes = [
+            models.Index(fields=["shipped_at"], name="scoreorderfold_shipped_idx"),
+            models.Index(fields=["last_seen_at"], name="scoreorderfold_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}"
+
+
+class ScoreFoldMark(models.Model):
+    """How far the fold has read one table (the highest id folded), with the sync window the
+    folded counts were made with and when the last pass ran."""
+
+    source = models.CharField(_("source"), max_length=32, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    sync_window_seconds = models.PositiveIntegerField(default=0)
+    cutoff = models.DateTimeField(_("folded facts received before"), null=True, blank=True)
+    folded_at = models.DateTimeField(_("folded at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("score fold mark")
+        verbose_name_plural = _("score fold marks")
+
+    def __str__(self) -> str:
+        return f"{self.source} ≤ {self.last_id}"
+
+
+class AnomalyRank(models.Model):
+    """The order fields the top-10 ranking needs (value, customer tier, warehouse), copied for
+    each open order anomaly by ``score_fold``, so the ranking reads the open anomalies and this
+    small table, never the orders. An anomaly not copied yet is ranked from its order."""
+
+    anomaly = models.OneToOneField(
+        Anomaly, primary_key=True, on_delete=models.CASCADE, related_name="ranking",
+        verbose_name=_("anomaly"),
+    )  # fmt: skip
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    priority = models.PositiveSmallIntegerField()
+    warehouse = models.ForeignKey(
+        "orderhub.Warehouse", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("warehouse"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("anomaly ranking input")
+        verbose_name_plural = _("anomaly ranking inputs")
+
+    def __str__(self) -> str:
+        return f"{self.anomaly_id}"

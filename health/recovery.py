@@ -108,12 +108,14 @@ def recovery_cycle(
     until: datetime,
     group_by: str,
     warehouse_codes: Sequence[str] | None = None,
+    warehouse_ids: Sequence[int] | None = None,
 ) -> list[RecoveryRow]:
     """The recovery figures of the anomalies opened in ``[since, until)``, one row per group
     (sorted by group). ``group_by``: ``channel``, ``warehouse`` (the order's; "" for none),
     ``kind`` or ``day`` (opening day in ``TIME_ZONE``, ``YYYY-MM-DD``). ``warehouse_codes``
     limits the anomalies to orders of those warehouses (a warehouse user's scope; an empty
-    sequence gives nothing). ``ValueError`` for an unknown ``group_by``."""
+    sequence gives nothing); ``warehouse_ids`` does the same by id (the board's scope).
+    ``ValueError`` for an unknown ``group_by``."""
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {group_by!r}")
     params: dict[str, Any] = {
@@ -126,6 +128,9 @@ def recovery_cycle(
     if warehouse_codes is not None:
         scope = "AND w.code = ANY(%(codes)s)"
         params["codes"] = list(warehouse_codes)
+    if warehouse_ids is not None:
+        scope += " AND o.warehouse_id = ANY(%(warehouse_ids)s)"
+        params["warehouse_ids"] = list(warehouse_ids)
     sql = _SQL.format(
         group=GROUPS[group_by],
         anomaly=Anomaly._meta.db_table,

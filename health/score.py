@@ -70,9 +70,10 @@ def local_zone() -> ZoneInfo:
 
 
 def window_for(now: datetime, window: str) -> Window:
-    """``day``: the local calendar day up to ``now``; ``hour``: the 60 minutes before it."""
+    """``day``: the local calendar day up to ``now``; ``hour``: from the start of the minute
+    an hour before ``now`` up to it (whole minutes, as the fold counts them)."""
     if window == "hour":
-        return Window(now - timedelta(hours=1), now)
+        return Window((now - timedelta(hours=1)).replace(second=0, microsecond=0), now)
     if window != "day":
         raise ValueError(f"unknown window {window!r}")
     local = now.astimezone(local_zone())
@@ -242,7 +243,8 @@ def health_score_trend(
 ) -> list[tuple[date, float | None]]:
     """The overall score of each of the last ``days`` local days (today included): past days
     from the daily roll-up (``ScoreDaily``; a day not rolled up yet has ``None``), today
-    aggregated live. Six statements (weights, roll-up, today's four)."""
+    aggregated live (from the fold when it is current). Seven statements (weights, roll-up,
+    the fold's watermarks, today's four)."""
     weights = score_weights_get()
     today_start = window_for(now, "day").start
     today = today_start.date()
@@ -265,10 +267,9 @@ def health_score_trend(
             "returns": Ratio(row["returns"], row["returns"]),
         }
         by_day[row["day"]] = combine(_components(counts), weights)
-    live = health_scores(scope="all", start=today_start, end=now,
-                         warehouse_ids=warehouse_ids, weights=weights)  # fmt: skip
-    for value in live.values():
-        by_day[today] = value.score
+    live = _both_windows(now=now, warehouse_ids=warehouse_ids, weights=weights, overall=True)
+    if ("all", "all", "day") in live:
+        by_day[today] = combine(_components(live[("all", "all", "day")]), weights)
     return [(first + timedelta(days=n), by_day.get(first + timedelta(days=n)))
             for n in range(days)]  # fmt: skip
 
@@ -396,31 +397,135 @@ def health_scores_both(
     now: datetime,
     warehouse_ids: Sequence[int] | None = None,
     weights: ScoreWeights | None = None,
+    fold: bool = True,
 ) -> dict[tuple[str, str, str], SubjectScore]:
     """Every channel's and warehouse's score today and in the last hour, keyed by (scope,
-    subject, window): the same values as ``health_score`` for each, in four statements."""
+    subject, window): the same values as ``health_score`` for each, in five statements (the
+    fold's watermarks, then one per component; sync timeliness and tracking completeness read
+    the fold's counters plus its unfolded tail when the fold is current; ``fold=False``: from
+    scratch)."""
     weights = weights if weights is not None else score_weights_get()
-    params: dict[str, Any] = {
-        "day_start": window_for(now, "day").start,
-        "hour_start": window_for(now, "hour").start,
-        "end": now,
-        "sync_window": timedelta(seconds=weights.sync_window_seconds),
-        "warehouse_ids": list(warehouse_ids) if warehouse_ids is not None else None,
-    }
-    counts: dict[tuple[str, str, str], dict[str, Ratio]] = {}
-    with connection.cursor() as cursor:
-        for name in _PANEL_PARTS:
-            cursor.execute(panel_component_sql(name, scoped=warehouse_ids is not None), params)
-            for is_channel, subject, day_good, day_total, hour_good, hour_total in cursor:
-                if subject is None:  # orders without a warehouse, in the warehouse set
-                    continue
-                scope = "channel" if is_channel else "warehouse"
-                for window, ratio in (("day", Ratio(day_good, day_total)),
-                                      ("hour", Ratio(hour_good, hour_total))):  # fmt: skip
-                    if ratio.total:
-                        counts.setdefault((scope, str(subject), window), {})[name] = ratio
+    counts = _both_windows(
+        now=now, warehouse_ids=warehouse_ids, weights=weights, overall=False, fold=fold
+    )
     scores = {}
     for key in sorted(counts):
         components = _components(counts[key])
         scores[key] = SubjectScore(key[1], combine(components, weights), components, counts[key])
     return scores
+
+
+# --- the same from the fold (``health.rollup.score_fold``) plus the unfolded tail ------------
+_TAIL_ORDERS = (
+    "SELECT order_id FROM orderhub_statusfact WHERE id > %(fact_mark)s UNION "
+    "SELECT order_id FROM orderhub_trackingevent WHERE id > %(track_mark)s "
+    "AND order_id IS NOT NULL"
+)
+_FOLD_SOURCES: dict[str, str] = {
+    # rows (channel, warehouse_id, t, good, total) of the component
+    "sync_timeliness": (
+        "SELECT m.channel, m.warehouse_id, m.minute AS t, m.sync_good AS good, "
+        "m.sync_total AS total FROM health_scoreminute m "
+        "WHERE m.minute >= %(since)s AND m.minute < %(end)s "
+        "UNION ALL SELECT o.channel, o.warehouse_id, f.received_at, "
+        "(f.received_at - f.occurred_at <= %(sync_window)s)::int, 1 "
+        "FROM orderhub_statusfact f JOIN orderhub_order o ON o.id = f.order_id "
+        "WHERE f.id > %(fact_mark)s AND f.received_at >= %(since)s AND f.received_at < %(end)s "
+        "AND f.milestone <> ''"
+    ),
+    "tracking_completeness": (
+        "SELECT s.channel, s.warehouse_id, s.shipped_at AS t, "  # noqa: S608 - constant fragments
+        "(s.has_tracking_number AND s.has_tracking_event)::int AS good, 1 AS total "
+        "FROM health_scoreorderfold s WHERE s.shipped_at >= %(since)s AND s.shipped_at < %(end)s "
+        f"AND s.order_id NOT IN ({_TAIL_ORDERS}) "
+        "UNION ALL SELECT o.channel, o.warehouse_id, o.shipped_at, (o.tracking_number <> '' "
+        "AND EXISTS (SELECT 1 FROM orderhub_trackingevent t WHERE t.order_id = o.id))::int, 1 "
+        f"FROM orderhub_order o WHERE o.id IN ({_TAIL_ORDERS}) "
+        "AND o.shipped_at >= %(since)s AND o.shipped_at < %(end)s"
+    ),
+}
+
+
+def fold_component_sql(component: str, *, scoped: bool, overall: bool) -> str:
+    """The folded twin of ``panel_component_sql`` for sync timeliness and tracking
+    completeness: the same rows (is_channel, subject, day good, day total, hour good, hour
+    total) from the fold's counters plus the facts and orders it has not folded yet.
+    ``overall``: one row for everything in scope (subject ``all``) instead of the subjects."""
+    where = " WHERE x.warehouse_id = ANY(%(warehouse_ids)s)" if scoped else ""
+    day, hour = "x.t >= %(day_start)s", "x.t >= %(hour_start)s"
+    sums = (
+        f"COALESCE(sum(x.good) FILTER (WHERE {day}), 0), "
+        f"COALESCE(sum(x.total) FILTER (WHERE {day}), 0), "
+        f"COALESCE(sum(x.good) FILTER (WHERE {hour}), 0), "
+        f"COALESCE(sum(x.total) FILTER (WHERE {hour}), 0)"
+    )
+    source = _FOLD_SOURCES[component]
+    if overall:
+        return f"SELECT false, 'all', {sums} FROM ({source}) x{where}"  # noqa: S608 - constant fragments
+    return (
+        f"SELECT GROUPING(x.channel) = 0, COALESCE(x.channel, w.code), {sums} "  # noqa: S608 - constant fragments
+        f"FROM ({source}) x LEFT JOIN orderhub_warehouse w ON w.id = x.warehouse_id{where} "
+        "GROUP BY GROUPING SETS ((x.channel), (w.code))"
+    )
+
+
+def _fold_usable(now: datetime, weights: ScoreWeights) -> tuple[int, int] | None:
+    """The fold's watermarks when its counters may be read at ``now`` (they were made with
+    the sync window in force, and no folded fact is younger than ``now``), else ``None``:
+    then the board aggregates from scratch. One statement."""
+    from health.rollup import fold_marks
+
+    fact_mark, track_mark, sync_window, cutoff = fold_marks()
+    if cutoff is None or sync_window != weights.sync_window_seconds or cutoff > now:
+        return None
+    return fact_mark, track_mark
+
+
+def _both_windows(
+    *,
+    now: datetime,
+    warehouse_ids: Sequence[int] | None,
+    weights: ScoreWeights,
+    overall: bool,
+    fold: bool = True,
+) -> dict[tuple[str, str, str], dict[str, Ratio]]:
+    day_start, hour_start = window_for(now, "day").start, window_for(now, "hour").start
+    params: dict[str, Any] = {
+        "day_start": day_start,
+        "hour_start": hour_start,
+        "since": min(day_start, hour_start),
+        "end": now,
+        "sync_window": timedelta(seconds=weights.sync_window_seconds),
+        "warehouse_ids": list(warehouse_ids) if warehouse_ids is not None else None,
+    }
+    scoped = warehouse_ids is not None
+    marks = _fold_usable(now, weights) if fold else None
+    if marks is not None:
+        params["fact_mark"], params["track_mark"] = marks
+    counts: dict[tuple[str, str, str], dict[str, Ratio]] = {}
+    with connection.cursor() as cursor:
+        for name in _PANEL_PARTS:
+            if marks is not None and name in _FOLD_SOURCES:
+                sql = fold_component_sql(name, scoped=scoped, overall=overall)
+            elif overall:
+                sql = (
+                    panel_component_sql(name, scoped=scoped)
+                    .replace(
+                        "SELECT GROUPING(o.channel) = 0, COALESCE(o.channel, w.code), ",
+                        "SELECT false, 'all', ",
+                    )
+                    .replace(" GROUP BY GROUPING SETS ((o.channel), (w.code))", "")
+                )
+            else:
+                sql = panel_component_sql(name, scoped=scoped)
+            cursor.execute(sql, params)
+            for is_channel, subject, day_good, day_total, hour_good, hour_total in cursor:
+                if subject is None:  # orders without a warehouse, in the warehouse set
+                    continue
+                scope = "all" if overall else "channel" if is_channel else "warehouse"
+                day_ratio = Ratio(int(day_good), int(day_total))
+                hour_ratio = Ratio(int(hour_good), int(hour_total))
+                for window, ratio in (("day", day_ratio), ("hour", hour_ratio)):
+                    if ratio.total:
+                        counts.setdefault((scope, str(subject), window), {})[name] = ratio
+    return counts

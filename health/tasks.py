@@ -22,3 +22,11 @@ def score_daily_rollup_task() -> int:
     from health.rollup import score_daily_rollup, score_rollup_due
 
     return sum(score_daily_rollup(day=day) for day in score_rollup_due(now=timezone.now()))
+
+
+@shared_task(name="health.score_fold", time_limit=60, soft_time_limit=50)
+def score_fold_task() -> int:
+    """Fold the new facts into today's score counters (beat, every ~10 s). Returns how many."""
+    from health.rollup import score_fold
+
+    return score_fold().facts

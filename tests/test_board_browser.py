@@ -5,6 +5,7 @@ their warehouse (also at the URL level). Screenshots in test-results/."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from health.alerts.models import AlertRule, Incident
 from health.demo import demo_feedback_load
 from health.models import Anomaly, AnomalyReview
 from health.rollup import score_daily_rollup, score_rollup_due
@@ -59,7 +61,26 @@ def demo() -> dict[str, Any]:
     manager = User.objects.create_user("wh-sh", password="s3cret-pass", is_staff=True)
     manager.user_permissions.set(Permission.objects.filter(codename="view_order"))
     Warehouse.objects.get(code="WH-SH").staff.add(manager)
-    return {}
+    now = timezone.now()
+    rule = AlertRule.objects.create(
+        code="board-browser-untracked", name="Orders without tracking", metric="orders_untracked",
+        comparator="gt", threshold=Decimal("50"), escalation=[{"after_minutes": 30}],
+    )  # fmt: skip
+    incidents = {
+        code: Incident.objects.create(
+            rule=rule,
+            subject_key=f"warehouse:{code}",
+            warehouse=Warehouse.objects.get(code=code),
+            status="open",
+            value=Decimal("61"),
+            breach_started_at=now - timedelta(hours=2),
+            opened_at=now - timedelta(minutes=minutes),
+            ack_nonce=f"n-{code}",
+            next_reminder_at=now + timedelta(minutes=30),
+        )
+        for code, minutes in (("WH-SH", 20), ("WH-GZ", 10))
+    }
+    return {"incidents": incidents}
 
 
 def log_in(page: Page, base: str, username: str) -> None:
@@ -111,6 +132,26 @@ def test_board_draws_its_charts_and_records_a_review(
         LedgerEvent.objects.filter(action="health.anomaly_reviewed", order_id=order_id).count() == 1
     )
 
+    # Open alerts: both warehouses' incidents, newest first; acknowledging one records who.
+    alerts = page.locator(".alert-entry")
+    expect(alerts).to_have_count(2)
+    sh_incident = demo["incidents"]["WH-SH"]
+    assert alerts.evaluate_all("(els) => els.map(e => e.getAttribute('data-incident'))") == [
+        str(demo["incidents"]["WH-GZ"].pk), str(sh_incident.pk)
+    ]  # fmt: skip
+    row = page.locator(f'.alert-entry[data-incident="{sh_incident.pk}"]')
+    expect(row.locator(".alert-value")).to_contain_text("61.00")
+    row.locator("button.acknowledge-button").click()
+    expect(page.locator(f'.alert-entry[data-incident="{sh_incident.pk}"]')).to_have_attribute(
+        "data-status", "acknowledged"
+    )
+    sh_incident.refresh_from_db()
+    assert (sh_incident.status, sh_incident.acknowledged_by.get_username()) == (
+        "acknowledged", "ops"
+    )  # fmt: skip
+    assert Incident.objects.get(pk=demo["incidents"]["WH-GZ"].pk).status == "open"
+    page.screenshot(path="test-results/board-alerts.png", full_page=True)
+
     page.select_option(".lang select", "en")
     expect(page.locator("h1")).to_contain_text("Health board")
     wait_for_charts(page)
@@ -133,6 +174,10 @@ def test_warehouse_manager_sees_only_their_warehouse(
     )
     assert warehouses == {shanghai.pk}
     expect(page.locator("select[name=warehouse] option")).to_have_count(1)
+    shown = page.locator(".alert-entry").evaluate_all(
+        "(els) => els.map(e => e.getAttribute('data-incident'))"
+    )
+    assert shown == [str(demo["incidents"]["WH-SH"].pk)]
     page.screenshot(path="test-results/board-warehouse-manager.png", full_page=True)
 
     other = page.goto(f"{live_server.url}/en/board/panel/top/?warehouse=WH-GZ")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
@@ -119,14 +119,15 @@ def test_complaint_map_per_province(world: dict[str, Any], django_assert_num_que
 def test_trends_and_scores_statement_counts(
     world: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
-    with django_assert_num_queries(7):
+    # the score's seven, the recovery selector's two (its work_mem inside a savepoint: + 2)
+    with django_assert_num_queries(11):
         days = board.trends_panel(now=world["now"], scope=everywhere())
     assert len(days) == 7
     assert sum(day.opened for day in days) == 3 - (
         world["a_urgent"].opened_at
         < board.window_for(world["now"], "day").start - timedelta(days=6)
     )
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         rows = board.score_panel(now=world["now"], scope=everywhere())
     assert {(row.scope, row.subject) for row in rows} == {
         ("channel", "tmall"),
@@ -152,7 +153,7 @@ def gz_manager(world: dict[str, Any]) -> Client:
 
 @pytest.mark.parametrize(
     ("panel", "statements"),
-    [("funnel", 2), ("top", 3), ("map", 1), ("trends", 7), ("scores", 5)],
+    [("funnel", 2), ("top", 3), ("alerts", 1), ("map", 1), ("trends", 11), ("scores", 6)],
 )
 def test_each_panel_url_answers_with_its_bounded_statements(
     world: dict[str, Any], ops: Client, django_assert_num_queries: Any, panel: str, statements: int
@@ -245,3 +246,140 @@ def test_warehouse_listed_on_the_page_only_their_own(
     assert 'value="WH-GZ"' in page
     assert 'value="WH-SH"' not in page
     assert isinstance(world["sh"], Warehouse)
+
+
+# --- open alerts -------------------------------------------------------------------------------
+@pytest.fixture
+def alerts(world: dict[str, Any]) -> dict[str, Any]:
+    from health.alerts.models import AlertRule, Delivery, Incident, Notifier
+
+    now = world["now"]
+    rule = AlertRule.objects.create(
+        code="board-untracked", name="Untracked orders", metric="orders_without_tracking",
+        comparator="gt", threshold=Decimal("50"), window_minutes=120,
+        escalation=[{"after_minutes": 30, "notifiers": []}, {"after_minutes": 60, "notifiers": []}],
+    )  # fmt: skip
+    notifier = Notifier.objects.create(kind="wecom", code="board-robot")
+
+    def incident(key: str, warehouse: Warehouse | None, status: str, minutes: int,
+                 **fields: Any) -> Incident:  # fmt: skip
+        return Incident.objects.create(
+            rule=rule, subject_key=key, warehouse=warehouse, status=status,
+            value=Decimal("63"), breach_started_at=now - timedelta(minutes=minutes + 5),
+            opened_at=now - timedelta(minutes=minutes), ack_nonce=key[-8:], **fields,
+        )  # fmt: skip
+
+    sh_open = incident("warehouse:WH-SH", world["sh"], "open", 40, escalation_step=1,
+                       next_reminder_at=now + timedelta(minutes=20))  # fmt: skip
+    gz_open = incident("warehouse:WH-GZ", world["gz"], "open", 10,
+                       next_reminder_at=now + timedelta(minutes=20))  # fmt: skip
+    channel = incident("channel:tmall", None, "acknowledged", 90,
+                       acknowledged_at=now - timedelta(minutes=80))  # fmt: skip
+    incident("warehouse:WH-X", world["sh"], "pending", 1)
+    resolved = incident("warehouse:WH-Y", world["sh"], "resolved", 300)
+    Incident.objects.filter(pk=resolved.pk).update(resolved_at=now)
+    for offset, status in ((2, "failed"), (1, "sent")):
+        Delivery.objects.create(notifier=notifier, incident=sh_open, kind="opened", status=status,
+                                title="t", text="t", not_before=now,
+                                created_at=now - timedelta(minutes=offset))  # fmt: skip
+    return {"rule": rule, "sh_open": sh_open, "gz_open": gz_open, "channel": channel}
+
+
+def test_alerts_panel_lists_open_incidents_newest_first_with_their_step(
+    alerts: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(1):
+        entries = board.alerts_panel(scope=everywhere())
+    assert [(e.incident.subject_key, e.incident.status, e.incident.escalation_step, e.steps,
+             e.last_delivery, e.incident.value, e.incident.rule.code) for e in entries] == [
+        ("warehouse:WH-GZ", "open", 0, 2, "", Decimal("63.00"), "board-untracked"),
+        ("warehouse:WH-SH", "open", 1, 2, "sent", Decimal("63.00"), "board-untracked"),
+        ("channel:tmall", "acknowledged", 0, 2, "", Decimal("63.00"), "board-untracked"),
+    ]  # fmt: skip
+    assert entries[1].incident.opened_at == alerts["sh_open"].opened_at
+    assert len(board.alerts_panel(scope=everywhere(), limit=2)) == 2
+
+
+def test_alerts_panel_of_a_warehouse_shows_only_that_warehouse(alerts: dict[str, Any]) -> None:
+    scope = board.BoardScope((alerts["gz_open"].warehouse_id,), "WH-GZ")
+    assert [e.incident.pk for e in board.alerts_panel(scope=scope)] == [alerts["gz_open"].pk]
+    nowhere = board.BoardScope((WarehouseFactory.create(code="WH-EMPTY").pk,), "WH-EMPTY")
+    assert board.alerts_panel(scope=nowhere) == []
+
+
+def test_acknowledge_from_the_board_records_who_and_stops_the_escalation(
+    alerts: dict[str, Any], ops: Client
+) -> None:
+    from health.alerts.models import Incident
+
+    target = alerts["sh_open"]
+    response = ops.post(f"/en/board/alerts/{target.pk}/acknowledge/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert f'data-incident="{target.pk}" data-status="acknowledged"' in response.content.decode()
+    target.refresh_from_db()
+    assert (target.status, target.acknowledged_by, target.next_reminder_at) == (
+        "acknowledged", User.objects.get(username="ops"), None
+    )  # fmt: skip
+    event = LedgerEvent.objects.get(action="alerts.incident_acknowledged")
+    assert (event.actor, event.subject_id, event.after["source"]) == ("ops", str(target.pk),
+                                                                      "board")  # fmt: skip
+    # the other warehouse's incident is untouched
+    other = Incident.objects.get(pk=alerts["gz_open"].pk)
+    assert (other.status, other.acknowledged_at) == ("open", None)
+
+
+def test_acknowledge_is_refused_outside_the_scope_without_the_right_or_without_csrf(
+    alerts: dict[str, Any], gz_manager: Client
+) -> None:
+    from health.alerts.models import Incident
+
+    sh_incident, gz_incident = alerts["sh_open"], alerts["gz_open"]
+    assert gz_manager.post(f"/en/board/alerts/{sh_incident.pk}/acknowledge/").status_code == 404
+    assert gz_manager.post("/en/board/alerts/999999/acknowledge/").status_code == 404
+    head_office = User.objects.create_user("viewer", password="pw-123456", is_staff=True)
+    head_office.user_permissions.set(Permission.objects.filter(codename="view_order"))
+    viewer = Client()
+    viewer.login(username="viewer", password="pw-123456")
+    assert viewer.post(f"/en/board/alerts/{sh_incident.pk}/acknowledge/").status_code == 403
+    strict = Client(enforce_csrf_checks=True)
+    strict.login(username="gz", password="pw-123456")
+    assert strict.post(f"/en/board/alerts/{gz_incident.pk}/acknowledge/").status_code == 403
+    assert gz_manager.get(f"/en/board/alerts/{gz_incident.pk}/acknowledge/").status_code == 405
+    statuses = dict(Incident.objects.values_list("pk", "status"))
+    assert (statuses[sh_incident.pk], statuses[gz_incident.pk]) == ("open", "open")
+    assert not LedgerEvent.objects.filter(action="alerts.incident_acknowledged").exists()
+    # the warehouse's own manager may acknowledge its incident
+    answer = gz_manager.post(f"/en/board/alerts/{gz_incident.pk}/acknowledge/")
+    assert (answer.status_code, answer["Location"]) == (302, "/en/board/")
+    gz_incident.refresh_from_db()
+    assert (gz_incident.status, gz_incident.acknowledged_by.get_username()) == (
+        "acknowledged", "gz"
+    )  # fmt: skip
+
+
+def test_trends_show_the_recovery_cycle_per_day_in_scope(world: dict[str, Any]) -> None:
+    from zoneinfo import ZoneInfo
+
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    mine, theirs = WarehouseFactory.create(code="WH-T1"), WarehouseFactory.create(code="WH-T2")
+
+    def closed(warehouse: Warehouse, opened: datetime, seconds: int | None, how: str) -> None:
+        order = OrderFactory.create(warehouse=warehouse)
+        row = anomaly(order, AnomalyKind.SYNC_LAG, opened=opened)
+        if seconds is not None:
+            Anomaly.objects.filter(pk=row.pk).update(
+                resolved_at=opened + timedelta(seconds=seconds), resolution=how
+            )
+
+    closed(mine, now - timedelta(hours=2), 60, "auto")  # auto within 2 min
+    closed(mine, now - timedelta(hours=1), 600, "manual")
+    closed(mine, now - timedelta(minutes=30), None, "")  # still open
+    closed(mine, now - timedelta(days=1, hours=1), 180, "auto")  # yesterday, auto but late
+    closed(theirs, now - timedelta(hours=3), 30, "auto")  # another warehouse: not counted
+    days = board.trends_panel(now=now, scope=board.BoardScope((mine.pk,), "WH-T1"))
+    assert [(d.day, d.opened, d.recovery_median_minutes, d.auto_within_2min_share,
+             d.cycle_median_minutes) for d in days[-2:]] == [
+        ("2026-03-01", 1, 3.0, 0.0, 3.0),
+        ("2026-03-02", 3, 5.5, 0.333, 5.5),
+    ]  # fmt: skip
+    assert [(d.opened, d.recovery_median_minutes) for d in days[:-2]] == [(0, None)] * 5

@@ -144,7 +144,7 @@ def test_trend_reads_past_days_from_the_rollup_and_today_live(
     data: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
     # before any roll-up: only today, aggregated live
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         trend = health_score_trend(NOW, days=3)
     assert [day.isoformat() for day, _score in trend] == ["2026-06-13", "2026-06-14", "2026-06-15"]
     assert [score for _day, score in trend] == [None, None, 71.8]
@@ -244,11 +244,11 @@ def test_a_review_without_a_verdict_takes_it_from_the_stars(data: dict[str, Any]
     ]
 
 
-def test_the_board_panels_four_statements_give_the_same_scores(
+def test_the_board_panels_five_statements_give_the_same_scores(
     data: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
     weights = ScoreWeights()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         both = health_scores_both(now=NOW, weights=weights)
     expected = {
         (scope, subject, window): value

@@ -102,6 +102,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("SCORE_ROLLUP_INTERVAL_SECONDS", default=3600.0),
         "options": {"expires": 1800},
     },
+    "health-score-fold": {
+        "task": "health.score_fold",
+        "schedule": env.float("SCORE_FOLD_INTERVAL_SECONDS", default=10.0),
+        "options": {"expires": 9},
+    },
     "channels-reconcile-fanout": {
         "task": "channels.reconcile_fanout",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=900.0),

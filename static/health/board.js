@@ -45,8 +45,8 @@
         series: [
           { name: data.names[0], type: "line", data: data.score, connectNulls: true },
           { name: data.names[1], type: "bar", yAxisIndex: 1, data: data.opened },
-          { name: data.names[2], type: "bar", yAxisIndex: 1, data: data.resolved },
-          { name: data.names[3], type: "line", yAxisIndex: 1, data: data.recovery, connectNulls: true }
+          { name: data.names[2], type: "line", yAxisIndex: 1, data: data.recovery, connectNulls: true },
+          { name: data.names[3], type: "line", data: data.auto, connectNulls: true }
         ]
       };
     }
