@@ -32,6 +32,6 @@ def remove_params(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("health", "0004_board_score_daily")]
+    dependencies = [("health", "0005_board_score_fold")]
 
     operations = [migrations.RunPython(add_params, remove_params)]
