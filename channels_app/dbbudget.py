@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
@@ -56,7 +57,14 @@ psycopg.connection.timeout_from_conninfo = _budgeted_connect_timeout  # type: ig
 
 
 class _Watchdog:
-    """One thread per process that cuts the socket of a connection whose budget ran out."""
+    """One thread per process that cuts the socket of a connection whose budget ran out.
+
+    The thread sleeps until the earliest deadline it knows of (``wake_at``) and arming wakes
+    it only when the new deadline comes before that: deliveries one after the other, each
+    armed and disarmed within its budget, cost no wake-up of their own. Every budget has the
+    same length in practice, so the thread wakes about once per budget while deliveries
+    arrive (to look at what is armed then) and sleeps without a timeout when nothing is.
+    """
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -65,18 +73,22 @@ class _Watchdog:
         self.tokens = itertools.count()
         self.thread: threading.Thread | None = None
         self.pid = 0
+        # When the thread wakes next by itself (monotonic time; inf: it waits to be notified).
+        self.wake_at = math.inf
+        self.wakes = 0  # wake-ups of the thread, for tests
 
     def arm(self, deadline: float, wrapper: BaseDatabaseWrapper) -> int:
         with self.cond:
             if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
                 self.pid = os.getpid()
                 self.armed.clear()
+                self.wake_at = math.inf
                 self.thread = threading.Thread(target=self._run, name="db-budget", daemon=True)
                 self.thread.start()
             token = next(self.tokens)
-            was_empty = not self.armed
             self.armed[token] = (deadline, wrapper)
-            if was_empty:
+            if deadline < self.wake_at:
+                self.wake_at = deadline
                 self.cond.notify()
             return token
 
@@ -90,20 +102,22 @@ class _Watchdog:
             return False
 
     def _run(self) -> None:
-        while True:
-            with self.cond:
-                if not self.armed:
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, wrapper) in list(self.armed.items()):
+                    if deadline <= now:
+                        # Under the lock: the owner cannot disarm and close the connection
+                        # meanwhile.
+                        del self.armed[token]
+                        self.cut.add(token)
+                        _socket_shutdown(wrapper)
+                self.wake_at = min((d for d, _w in self.armed.values()), default=math.inf)
+                if self.wake_at == math.inf:
                     self.cond.wait()
-                    continue
-                token, (deadline, wrapper) = min(self.armed.items(), key=lambda kv: kv[1][0])
-                left = deadline - time.monotonic()
-                if left > 0:
-                    self.cond.wait(left)
-                    continue
-                # Under the lock: the owner cannot disarm and close the connection meanwhile.
-                del self.armed[token]
-                self.cut.add(token)
-                _socket_shutdown(wrapper)
+                else:
+                    self.cond.wait(max(0.0, self.wake_at - now))
+                self.wakes += 1
 
 
 def _socket_shutdown(wrapper: BaseDatabaseWrapper) -> None:

@@ -53,6 +53,19 @@ def _check_string(value: str) -> None:
         raise PayloadError("lone surrogate in a string") from None
 
 
+def _walk_needed(text: str, max_depth: int) -> bool:
+    """Whether the parsed value of ``text`` can break a rule that ``json.loads`` does not check.
+
+    A NUL or a lone surrogate can only come from a ``\\u`` escape (strict UTF-8 has no
+    surrogates, and ``json.loads`` refuses raw control characters in strings), and a value
+    nests no deeper than the number of ``{`` and ``[`` in its text. Most payloads have neither
+    an escape nor that many brackets: walking every string of them again would find nothing.
+    """
+    if "\\u" in text:
+        return True
+    return text.count("{") + text.count("[") > max_depth
+
+
 def _walk(value: Any, max_depth: int) -> None:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -97,5 +110,6 @@ def payload_parse(
         if isinstance(exc, PayloadError):
             raise
         raise PayloadError(f"bad number: {str(exc)[:80]}") from None
-    _walk(value, max_depth)
+    if _walk_needed(text, max_depth):
+        _walk(value, max_depth)
     return value

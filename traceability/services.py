@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from orderhub.sql import prepared_cursor
+from orderhub.sql import prepared_cursor, rows_copy
 from traceability import checkpoints, conf, statements
 from traceability.chain import GENESIS_HASH, EventFields, link_hash, utc_now
 from traceability.models import LedgerEvent
@@ -82,8 +82,15 @@ class LedgerEventIn:
     references: dict[str, Any] | None = None
 
 
+_APPEND_COLUMNS = (
+    "created_at", "actor", "action", "order_id", "subject_type", "subject_id",
+    "source_system", "before", "after", "references",
+)  # fmt: skip
+
+
 def ledger_append_many(*, events: list[LedgerEventIn]) -> None:
-    """Append several events with one INSERT, in list order, inside the caller's transaction.
+    """Append several events with one COPY, in list order (their ids grow in that order),
+    inside the caller's transaction.
 
     Same contract as ``ledger_append``; a service that writes several events for one change
     collects them and appends them here, once, before it returns.
@@ -91,23 +98,27 @@ def ledger_append_many(*, events: list[LedgerEventIn]) -> None:
     if not events:
         return
     now = timezone.now()
-    LedgerEvent.objects.bulk_create(
-        [
-            LedgerEvent(
-                created_at=now,
-                actor=event.actor[:150],
-                action=event.action,
-                order_id=event.order_id,
-                subject_type=event.subject_type,
-                subject_id=str(event.subject_id)[:64],
-                source_system=event.source_system[:64],
-                before=event.before or {},
-                after=event.after or {},
-                references=event.references or {},
-            )
-            for event in events
-        ]
-    )
+    with connection.cursor() as cursor:
+        rows_copy(
+            cursor,
+            LedgerEvent._meta.db_table,
+            _APPEND_COLUMNS,
+            (
+                (
+                    now,
+                    event.actor[:150],
+                    event.action,
+                    event.order_id,
+                    event.subject_type,
+                    str(event.subject_id)[:64],
+                    event.source_system[:64],
+                    Jsonb(event.before or {}),
+                    Jsonb(event.after or {}),
+                    Jsonb(event.references or {}),
+                )
+                for event in events
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)

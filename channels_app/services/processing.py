@@ -309,10 +309,12 @@ def _process_locked(
 
 def _locked_messages(message_ids: list[int]) -> list[InboundMessage]:
     """The messages still ``processing``, locked for the transaction (a late second worker
-    waits here, then finds them done)."""
+    waits here, then finds them done). Without the raw body and headers: processing reads the
+    stored payload, and those columns are most of a row's bytes."""
     return list(
         InboundMessage.objects.select_for_update(of=("self",))
         .select_related("account")
+        .defer("body", "headers")
         .filter(pk__in=message_ids, status=InboxStatus.PROCESSING)
         .order_by("pk")
     )

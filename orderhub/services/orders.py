@@ -4,9 +4,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
@@ -19,7 +20,7 @@ from orderhub.services.facts import apply_fact_locked
 from orderhub.services.lifecycle import actor_label, step
 from orderhub.services.tracking import tracking_attach_locked
 from orderhub.services.work import OrderWork
-from orderhub.sql import pairs_q
+from orderhub.sql import pairs_q, rows_copy
 from traceability.services import LedgerEventIn, ledger_append
 
 # Work another app does when orders are created, in the creating transaction: called once per
@@ -132,12 +133,13 @@ def orders_upsert_locked(items: Sequence[UpsertItem], *, work: OrderWork) -> lis
     order of each item. The caller runs ``work.flush()`` before committing.
     """
     known_before = set(work.created_ids)
-    orders = _orders_lock_or_create(items, work=work)
+    fact_count = sum(len(item.normalized.facts) for item in items)
+    orders = _orders_lock_or_create(items, work=work, fact_count=fact_count)
     existing = [order.pk for order in orders.values() if order.pk not in work.created_ids]
     work.fact_keys_load(
         existing, (fact.dedupe_key for item in items for fact in item.normalized.facts)
     )
-    work.fact_ids_reserve(sum(len(item.normalized.facts) for item in items))
+    work.fact_ids_reserve(fact_count)  # (no statement when the orders' creation reserved them)
     lines = _stored_lines(
         [orders[_key(item.normalized)].pk for item in items if item.normalized.lines is not None],
         skip=work.created_ids,
@@ -207,7 +209,34 @@ def _orders_locked(keys: Sequence[Key]) -> dict[Key, Order]:
     return {(order.channel, order.external_id): order for order in query}
 
 
-def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> dict[Key, Order]:
+# Every column of a new order, read from the instance in one call.
+_ORDER_FIELDS = tuple(Order._meta.concrete_fields)
+_ORDER_COLUMNS = tuple(f.column for f in _ORDER_FIELDS)
+_ORDER_VALUES = attrgetter(*(f.attname for f in _ORDER_FIELDS))
+
+
+def _orders_insert(orders: Sequence[Order], *, work: OrderWork, fact_count: int) -> None:
+    """INSERT new orders with one COPY, their ids reserved first (with the ids of the facts to
+    come, in the same statement). Leaves them as ``bulk_create`` would: saved, with ids,
+    ``created_at`` and ``updated_at`` set. A conflicting order refuses them all
+    (``IntegrityError``)."""
+    now = timezone.now()
+    for order, pk in zip(
+        orders, work.order_ids_reserve(len(orders), facts=fact_count), strict=True
+    ):
+        order.pk = pk
+        order.created_at = now
+        order.updated_at = now
+    with connection.cursor() as cursor:
+        rows_copy(cursor, Order._meta.db_table, _ORDER_COLUMNS, map(_ORDER_VALUES, orders))
+    for order in orders:
+        order._state.adding = False
+        order._state.db = connection.alias
+
+
+def _orders_lock_or_create(
+    items: Sequence[UpsertItem], *, work: OrderWork, fact_count: int = 0
+) -> dict[Key, Order]:
     """Lock the items' orders, creating the missing ones from the first item naming each."""
     first: dict[Key, UpsertItem] = {}
     for item in items:
@@ -228,7 +257,7 @@ def _orders_lock_or_create(items: Sequence[UpsertItem], *, work: OrderWork) -> d
             _received_stamp(order, now=now)
         try:
             with transaction.atomic():
-                Order.objects.bulk_create(new)
+                _orders_insert(new, work=work, fact_count=fact_count)
         except IntegrityError:
             # Another worker committed some of them since our look-up: lock theirs and insert
             # the rest. Each round finds at least the one that conflicted.

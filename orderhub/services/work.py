@@ -2,9 +2,11 @@
 
 A service moves locked orders along in memory (``lifecycle.step``), stores facts and replaces
 lines through an ``OrderWork``; ``flush`` then writes everything with a fixed number of
-statements whatever the number of orders: one INSERT per table for lines, facts, history and
+statements whatever the number of orders: one COPY per table for lines, facts, history and
 ledger events, one UPDATE for the orders. Processing a batch of a hundred messages costs about
-as many round trips as processing one.
+as many round trips as processing one. The rows are kept as plain tuples (history snapshots,
+lines) and written by ``orderhub.sql.rows_copy``: no model instance is built for a row nobody
+reads back, and no field prepares its value one by one (that was most of the Python time).
 
 Rules for callers: every order handed to ``OrderWork`` was locked (``select_for_update``) in
 the current transaction, and ``flush`` runs before that transaction commits.
@@ -19,14 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from orderhub.hooks import FactEvent, OrderSnapshot, TransitionEvent, hooks_run
 from orderhub.models import Order, OrderLine, Product, StatusFact, Warehouse
-from orderhub.sql import rows_update
+from orderhub.sql import ids_reserve_many, rows_copy, rows_update
 from traceability.services import LedgerEventIn, ledger_append_many
 
 if TYPE_CHECKING:
@@ -37,6 +41,35 @@ if TYPE_CHECKING:
 # each ``Order.history`` access builds a new manager class.
 _HISTORICAL = Order.history.model
 _TRACKED = _HISTORICAL.tracked_fields
+# A history row as COPY writes it: the tracked fields' columns (their values read from the
+# order in one call), then simple-history's own columns; ``history_id`` comes from its sequence.
+_TRACKED_VALUES = attrgetter(*(f.attname for f in _TRACKED))
+_HISTORY_OWN = ("history_date", "history_change_reason", "history_type", "history_user_id")
+_HISTORY_COLUMNS = (*(f.column for f in _TRACKED), *_HISTORY_OWN)
+
+
+def _history_columns_check() -> None:
+    """Fail at import if simple-history's table has a column this module does not write
+    (an upgrade that adds one must not leave it silently empty)."""
+    written = set(_HISTORY_COLUMNS) | {_HISTORICAL._meta.pk.column}
+    stored = {f.column for f in _HISTORICAL._meta.concrete_fields}
+    if written != stored:
+        raise RuntimeError(
+            f"history columns differ: unwritten {sorted(stored - written)}, "
+            f"unknown {sorted(written - stored)}"
+        )
+
+
+_history_columns_check()
+# Columns of the rows COPY writes for lines and facts (ids: lines from their sequence, facts
+# reserved up front).
+_LINE_COLUMNS = (
+    "order_id", "line_no", "product_id", "sku", "title", "quantity", "unit_price", "amount",
+)  # fmt: skip
+_FACT_FIELDS = tuple(f for f in StatusFact._meta.concrete_fields)
+_FACT_COLUMNS = tuple(f.column for f in _FACT_FIELDS)
+_FACT_VALUES = attrgetter(*(f.attname for f in _FACT_FIELDS))
+_FACT_JSON = tuple(i for i, f in enumerate(_FACT_FIELDS) if f.get_internal_type() == "JSONField")
 
 # The order fields an ``OrderSnapshot`` copies as they are (besides id and warehouse code).
 _SNAPSHOT_FIELDS = tuple(
@@ -86,14 +119,14 @@ class OrderWork:
     _transitions: list[_FiredTransition] = field(default_factory=list)
     # Orders to UPDATE, by pk, with the fields that changed.
     _dirty: dict[int, tuple[Order, set[str]]] = field(default_factory=dict)
-    # History rows ("+" created, "~" changed), in the order they happened.
-    _history: list[Any] = field(default_factory=list)
+    # History rows ("+" created, "~" changed), in the order they happened, as COPY rows.
+    _history: list[tuple[Any, ...]] = field(default_factory=list)
     _facts: list[StatusFact] = field(default_factory=list)
     _facts_reapplied: list[tuple[StatusFact, Order]] = field(default_factory=list)
     _fact_ids: list[int] = field(default_factory=list)
     # Orders whose stored lines go, and the lines that replace them (the last list wins).
     _lines_deleted: set[int] = field(default_factory=set)
-    _lines_new: dict[int, list[OrderLine]] = field(default_factory=dict)
+    _lines_new: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     # Facts known to be stored (order id, dedupe key), and orders whose stored keys were read.
     _stored_fact_keys: set[tuple[int, str]] = field(default_factory=set)
     _fact_keys_known_for: set[int] = field(default_factory=set)
@@ -126,12 +159,12 @@ class OrderWork:
         """The history row of the order as it is now (what simple-history's own save-time
         record holds)."""
         self._history.append(
-            _HISTORICAL(
-                history_date=timezone.now(),
-                history_user=user,
-                history_change_reason=reason,
-                history_type=kind,
-                **{field.attname: getattr(order, field.attname) for field in _TRACKED},
+            (
+                *_TRACKED_VALUES(order),
+                timezone.now(),
+                reason,
+                kind,
+                user.pk if user is not None else None,
             )
         )
 
@@ -156,15 +189,17 @@ class OrderWork:
     def lines_replace(self, order: Order, lines: Sequence[NormalizedLine]) -> None:
         """Replace the order's lines (stored or pending) with ``lines``."""
         self._lines_deleted.add(order.pk)
+        # (order id, line no, product id filled in at flush, sku, title, quantity, prices)
         self._lines_new[order.pk] = [
-            OrderLine(
-                order=order,
-                line_no=line.line_no,
-                sku=line.sku,
-                title=line.title,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
+            (
+                order.pk,
+                line.line_no,
+                None,
+                line.sku,
+                line.title,
+                line.quantity,
+                line.unit_price,
+                line.amount,
             )
             for line in lines
         ]
@@ -216,6 +251,22 @@ class OrderWork:
         if missing > 0:
             self._fact_ids = _ids_reserve(StatusFact, missing) + self._fact_ids
 
+    def order_ids_reserve(self, count: int, *, facts: int = 0) -> list[int]:
+        """``count`` fresh order ids (ascending) and, in the same statement, ids for ``facts``
+        facts to come (``fact_ids_reserve`` then finds them reserved)."""
+        missing = max(0, facts - len(self._fact_ids))
+        with connection.cursor() as cursor:
+            order_ids, fact_ids = ids_reserve_many(
+                cursor,
+                [
+                    (Order._meta.db_table, Order._meta.pk.column, count),
+                    (StatusFact._meta.db_table, StatusFact._meta.pk.column, missing),
+                ],
+            )
+        fact_ids.reverse()
+        self._fact_ids = fact_ids + self._fact_ids
+        return order_ids
+
     # --- flush ----------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -224,15 +275,26 @@ class OrderWork:
         if self._lines_deleted:
             OrderLine.objects.filter(order_id__in=self._lines_deleted).delete()
         new_lines = [line for lines in self._lines_new.values() for line in lines]
-        if new_lines:
-            products = Product.objects.in_bulk({line.sku for line in new_lines}, field_name="sku")
-            for line in new_lines:
-                line.product = products.get(line.sku)
-            OrderLine.objects.bulk_create(new_lines)
         facts = self._facts
         self._facts = []
-        if facts:
-            StatusFact.objects.bulk_create(facts)
+        with connection.cursor() as cursor:
+            if new_lines:
+                products = dict(
+                    Product.objects.filter(sku__in={line[3] for line in new_lines}).values_list(
+                        "sku", "pk"
+                    )
+                )
+                rows_copy(
+                    cursor,
+                    OrderLine._meta.db_table,
+                    _LINE_COLUMNS,
+                    ((*line[:2], products.get(line[3]), *line[3:]) for line in new_lines),
+                )
+            if facts:
+                rows_copy(cursor, StatusFact._meta.db_table, _FACT_COLUMNS, map(_fact_row, facts))
+                for fact in facts:  # as ``bulk_create`` leaves them: saved rows
+                    fact._state.adding = False
+                    fact._state.db = connection.alias
         if self._dirty:
             now = timezone.now()
             fields: set[str] = {"updated_at"}
@@ -246,7 +308,8 @@ class OrderWork:
                 # The rows now hold these states: a later ``save`` compares against them.
                 order._update_initial_state()
         if self._history:
-            _HISTORICAL.objects.bulk_create(self._history)
+            with connection.cursor() as cursor:
+                rows_copy(cursor, _HISTORICAL._meta.db_table, _HISTORY_COLUMNS, self._history)
         # The work's own events first: what the listeners record follows what they heard of.
         ledger_append_many(events=self.ledger)
         self.ledger = []
@@ -312,13 +375,17 @@ def _events(
     return fact_events, transition_events
 
 
+def _fact_row(fact: StatusFact) -> tuple[Any, ...]:
+    """The COPY row of a fact: every column from its attribute, the JSON ones wrapped."""
+    row = list(_FACT_VALUES(fact))
+    for index in _FACT_JSON:
+        row[index] = Jsonb(row[index])
+    return tuple(row)
+
+
 def _ids_reserve(model: type[Any], count: int) -> list[int]:
     """``count`` fresh ids from the table's own sequence, highest first (for ``pop``)."""
-    table = model._meta.db_table
-    column = model._meta.pk.column
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [table, column, count],
-        )
-        return sorted((int(row[0]) for row in cursor.fetchall()), reverse=True)
+        [ids] = ids_reserve_many(cursor, [(model._meta.db_table, model._meta.pk.column, count)])
+    ids.reverse()
+    return ids
