@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from health.board_services import score_weights_get
 from health.models import ScoreDaily, ScoreDailyRun, ScoreFoldMark, ScoreMinute, ScoreOrderFold
-from health.score import _PANEL_PARTS, local_zone
+from health.score import _PANEL_PARTS, FACTS, TRACKING, fold_marks, local_zone
 
 ROLLUP_DAYS = 7
 
@@ -105,7 +105,7 @@ def score_rollup_due(*, now: datetime, days: int = ROLLUP_DAYS) -> list[date]:
 FOLD_LAG = timedelta(seconds=60)
 FOLD_BATCH = 200_000
 FOLD_KEEP = timedelta(days=2)
-FACTS, TRACKING, ANOMALIES = "statusfact", "trackingevent", "anomaly"
+ANOMALIES = "anomaly"
 
 _NEXT_MARK_SQL = """
 WITH batch AS (
@@ -323,17 +323,6 @@ def score_fold(*, now: datetime | None = None, batch: int = FOLD_BATCH) -> FoldR
         mark.last_id, mark.cutoff, mark.folded_at = last_id, cutoff, now
         mark.save()
     return result
-
-
-def fold_marks() -> tuple[int, int, int | None, datetime | None]:
-    """(facts watermark, tracking events watermark, the sync window they were folded with,
-    the cutoff of the last pass): what the board's reads add the unfolded tail to. One
-    statement."""
-    rows = {row.source: row for row in ScoreFoldMark.objects.filter(source__in=[FACTS, TRACKING])}
-    facts, tracking = rows.get(FACTS), rows.get(TRACKING)
-    if facts is None or tracking is None:
-        return 0, 0, None, None
-    return facts.last_id, tracking.last_id, facts.sync_window_seconds, facts.cutoff
 
 
 def score_fold_backfill(

@@ -34,7 +34,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from health.board_services import WEIGHT_FIELDS, score_weights_get
-from health.models import ScoreDaily, ScoreWeights
+from health.models import ScoreDaily, ScoreFoldMark, ScoreWeights
 
 SCOPES = ("channel", "warehouse", "all")
 COMPONENTS = ("sync_timeliness", "tracking_completeness", "positive_reviews", "no_returns")
@@ -469,12 +469,25 @@ def fold_component_sql(component: str, *, scoped: bool, overall: bool) -> str:
     )
 
 
+# The fold's watermark sources (``ScoreFoldMark.source``), kept by ``health.rollup``.
+FACTS, TRACKING = "statusfact", "trackingevent"
+
+
+def fold_marks() -> tuple[int, int, int | None, datetime | None]:
+    """(facts watermark, tracking events watermark, the sync window they were folded with,
+    the cutoff of the last pass): what the board's reads add the unfolded tail to. One
+    statement."""
+    rows = {row.source: row for row in ScoreFoldMark.objects.filter(source__in=[FACTS, TRACKING])}
+    facts, tracking = rows.get(FACTS), rows.get(TRACKING)
+    if facts is None or tracking is None:
+        return 0, 0, None, None
+    return facts.last_id, tracking.last_id, facts.sync_window_seconds, facts.cutoff
+
+
 def _fold_usable(now: datetime, weights: ScoreWeights) -> tuple[int, int] | None:
     """The fold's watermarks when its counters may be read at ``now`` (they were made with
     the sync window in force, and no folded fact is younger than ``now``), else ``None``:
     then the board aggregates from scratch. One statement."""
-    from health.rollup import fold_marks
-
     fact_mark, track_mark, sync_window, cutoff = fold_marks()
     if cutoff is None or sync_window != weights.sync_window_seconds or cutoff > now:
         return None
