@@ -349,7 +349,13 @@ def youzan_payload(order: SandboxOrder, step: int) -> Payload:
         }
     else:
         msg = {"tid": order.external_id, "status": status, "update_time": china(at)}
-    msg_id = event_uuid(order, step, 2)
+    return youzan_push(order, event_uuid(order, step, 2), kind, status, at, msg)
+
+
+def youzan_push(
+    order: SandboxOrder, msg_id: str, kind: str, status: str, at: datetime, msg: dict[str, Any]
+) -> Payload:
+    """Youzan's push envelope around ``msg`` (URL-encoded JSON, as the platform sends it)."""
     body = {
         "client_id": "",
         "id": order.external_id,

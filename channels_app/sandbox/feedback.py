@@ -15,9 +15,17 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
-from channels_app.sandbox.encoders import Payload, china, dumps, event_uuid, fen, money, unix
+from channels_app.sandbox.encoders import (
+    Payload,
+    china,
+    dumps,
+    event_uuid,
+    fen,
+    money,
+    unix,
+    youzan_push,
+)
 from channels_app.sandbox.generator import SandboxOrder
 
 FEEDBACK_KINDS = ("douyin", "youzan", "shopify")
@@ -142,22 +150,8 @@ def youzan_story(
             "update_time": china(at),
         }
         msg_id = event_uuid(order, index, YOUZAN_REFUND)
-        body = {
-            "client_id": "",
-            "id": order.external_id,
-            "kdt_id": 40000001,
-            "kdt_name": "沙盒小店",
-            "mode": 1,
-            "msg_id": msg_id,
-            "sendCount": 0,
-            "sign": "",
-            "status": "WAIT_BUYER_CONFIRM_GOODS" if "shipped" in order.steps else "TRADE_PAID",
-            "test": False,
-            "type": kind,
-            "version": unix(at),
-            "msg": quote(json.dumps(msg, ensure_ascii=False, separators=(",", ":"))),
-        }
-        payload = Payload(dumps(body), msg_id, kind)
+        status = "WAIT_BUYER_CONFIRM_GOODS" if "shipped" in order.steps else "TRADE_PAID"
+        payload = youzan_push(order, msg_id, kind, status, at, msg)
         if name == "YouzanInterApplied":
             result.append(FeedbackMessage(payload, "complaint", refund_id, name))
         result.append(FeedbackMessage(payload, "return", refund_id, name))
